@@ -1,0 +1,16 @@
+/**
+ * overlay: an image layer's full root filesystem in `overlay/<id>/root`
+ * (sharing unchanged inodes with its parent through hard links).
+ *
+ * @module
+ */
+import { directoryDriver } from "../src/DirectoryDriver.ts"
+
+export const layer = (graphRoot: string) =>
+  directoryDriver({
+    name: "overlay",
+    home: "overlay",
+    listing: ".",
+    files: (id) => `${id}/root`,
+    marker: (id) => id,
+  }, graphRoot)

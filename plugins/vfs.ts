@@ -1,0 +1,15 @@
+/**
+ * vfs: a full copy of each layer's root filesystem in `vfs/dir/<id>`.
+ *
+ * @module
+ */
+import { directoryDriver } from "../src/DirectoryDriver.ts"
+
+export const layer = (graphRoot: string) =>
+  directoryDriver({
+    name: "vfs",
+    home: "vfs",
+    listing: "dir",
+    files: (id) => `dir/${id}`,
+    marker: (id) => `dir/${id}`,
+  }, graphRoot)

@@ -1,0 +1,146 @@
+/**
+ * The `checksums` pass: for every layer of the legacy graph without helper
+ * files, compute its diffID and size and write the helper files, as Docker's
+ * `CalculateLayerChecksums` did. Layers that already have `.migration-diffid`
+ * are trusted as they are. One bad layer never stops the others.
+ *
+ * @module
+ */
+import * as fs from "node:fs/promises"
+import { Effect, Schema } from "effect"
+import type { HashPool } from "./HashPool.ts"
+import { writeHelperFiles } from "./HelperFiles.ts"
+import { diffIdFromHex, type GraphId } from "./Ids.ts"
+import { graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
+import { StorageDriver } from "./StorageDriver.ts"
+import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
+
+/** The tar-split path failed for a layer. */
+export class TarSplitError extends Schema.TaggedError<TarSplitError>()("TarSplitError", {
+  layer: Schema.String,
+  reason: Schema.Literals([
+    "Unreadable",
+    "BadEntry",
+    "CrcMismatch",
+    "MissingFile",
+    "UnsafePath",
+    "NotRegularFile",
+    "ReadError",
+  ]),
+  detail: Schema.String,
+}) {
+  override get message(): string {
+    return `Cannot compute diffID of layer ${this.layer} from tar-split: ${this.detail}`
+  }
+}
+
+/** How a layer's helper files came to be. */
+export type ChecksumPath = "tarsplit" | "preexisting"
+
+/** The outcome for one layer, as `--json` prints it. */
+export type LayerReport =
+  | {
+    readonly id: GraphId
+    readonly status: "done"
+    readonly path: ChecksumPath
+    readonly diffId: string
+    readonly size: number
+  }
+  | {
+    readonly id: GraphId
+    readonly status: "failed"
+    readonly reason: string
+    readonly error: string
+  }
+
+export interface ChecksumsReport {
+  readonly layers: ReadonlyArray<LayerReport>
+  /** Entries of `graph/` that are not layer IDs (`_tmp`, short names, ...), ignored as Docker does. */
+  readonly ignored: ReadonlyArray<string>
+}
+
+export interface ChecksumsOptions {
+  readonly root: string
+  readonly pool: HashPool
+  /** Layers being prepared at once (opening views, reading metadata) besides the ones hashing. */
+  readonly concurrency: number
+  readonly onPlanned?: ((layers: number, estimatedBytes: number) => void) | undefined
+  readonly onLayerDone?: ((report: LayerReport) => void) | undefined
+}
+
+/** Runs the pass over every layer under `options.root`. */
+export const checksums = (
+  options: ChecksumsOptions,
+): Effect.Effect<ChecksumsReport, GraphRootError, StorageDriver> =>
+  Effect.gen(function* () {
+    const { ids, ignored } = yield* listGraph(options.root)
+    for (const name of ignored) yield* Effect.logDebug(`ignoring graph/${name}: not a layer ID`)
+    const estimate = yield* Effect.promise(() => estimateBytes(options.root, ids))
+    options.onPlanned?.(ids.length, estimate)
+    const layers = yield* Effect.forEach(
+      ids,
+      (id) =>
+        checksumLayer(options, id).pipe(
+          Effect.tap((report) => Effect.sync(() => options.onLayerDone?.(report))),
+        ),
+      { concurrency: options.concurrency },
+    )
+    return { layers, ignored }
+  })
+
+/** One layer, never failing: every problem becomes a failed report. */
+const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<LayerReport, never, StorageDriver> => {
+  const paths = graphPaths(options.root, id)
+  const work = Effect.gen(function* () {
+    const existing = yield* Effect.promise(() => readExisting(paths))
+    if (existing !== undefined) {
+      yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
+      return { id, status: "done", path: "preexisting", ...existing } satisfies LayerReport
+    }
+    yield* readParent(options.root, id) // Docker read the parent first and failed the layer on a bad JSON.
+    const driver = yield* StorageDriver
+    const outcome = yield* Effect.scoped(
+      Effect.flatMap(driver.view(id), (view) => Effect.promise(() => options.pool.hash(paths.tarData, view.root))),
+    )
+    if (!outcome.ok) {
+      return yield* new TarSplitError({ layer: id, reason: outcome.reason, detail: outcome.detail })
+    }
+    const diffId = diffIdFromHex(outcome.sha256)
+    yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
+    yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
+    return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
+  })
+  return work.pipe(
+    Effect.catch((error) =>
+      Effect.as(
+        Effect.logError(error.message),
+        { id, status: "failed", reason: `${error._tag}.${"reason" in error ? error.reason : "WriteFailed"}`, error: error.message } satisfies LayerReport,
+      )
+    ),
+  )
+}
+
+/** A layer with `.migration-diffid` is done (Docker's check is this `lstat`); its values are reported as found. */
+const readExisting = async (paths: ReturnType<typeof graphPaths>) => {
+  try {
+    await fs.lstat(paths.diffId)
+  } catch {
+    return undefined
+  }
+  const diffId = await fs.readFile(paths.diffId, "utf8").catch(() => "")
+  const size = Number(await fs.readFile(paths.size, "utf8").catch(() => "NaN"))
+  return { diffId, size }
+}
+
+/** Bytes still to hash, from Docker 1.9's `layersize` files where present (for the ETA only). */
+const estimateBytes = async (root: string, ids: ReadonlyArray<GraphId>): Promise<number> => {
+  let total = 0
+  for (const id of ids) {
+    const paths = graphPaths(root, id)
+    if (await fs.lstat(paths.diffId).then(() => true, () => false)) continue
+    const size = Number(await fs.readFile(`${paths.dir}/layersize`, "utf8").catch(() => "0"))
+    if (Number.isFinite(size) && size > 0) total += size
+  }
+  return total
+}
+

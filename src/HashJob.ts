@@ -1,0 +1,28 @@
+/**
+ * Messages between the main thread and the layer workers.
+ *
+ * @module
+ */
+import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
+
+/** Sent once to a layer worker: the shared memory of its CRC lane, if it has one. */
+export interface WorkerInit {
+  readonly kind: "init"
+  readonly lane: SharedArrayBuffer | undefined
+}
+
+/** Hash one layer through its tar-split metadata. */
+export interface HashRequest {
+  readonly kind: "hash"
+  readonly job: number
+  readonly tarDataPath: string
+  /** The directory holding the layer's files (a driver's read-only view). */
+  readonly root: string
+}
+
+export type ToWorker = WorkerInit | HashRequest
+
+export type FromWorker =
+  | { readonly kind: "progress"; readonly job: number; readonly bytes: number }
+  | { readonly kind: "hashed"; readonly job: number; readonly sha256: string; readonly size: number; readonly tarBytes: number }
+  | { readonly kind: "failed"; readonly job: number; readonly reason: AssembleFailureReason; readonly detail: string }

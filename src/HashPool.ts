@@ -1,0 +1,114 @@
+/**
+ * A bounded pool of layer workers (each with its CRC lane thread) that hashes
+ * layers in parallel. Runs on Bun and Deno through the web `Worker` API.
+ *
+ * @module
+ */
+import { makeLaneMemory } from "./CrcLane.ts"
+import type { FromWorker, ToWorker } from "./HashJob.ts"
+import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
+
+/** What hashing one layer gave. */
+export type HashOutcome =
+  | { readonly ok: true; readonly sha256: string; readonly size: number; readonly tarBytes: number }
+  | { readonly ok: false; readonly reason: AssembleFailureReason; readonly detail: string }
+
+export interface HashPoolOptions {
+  /** Layers hashed at once. */
+  readonly workers: number
+  /** Give each layer worker a CRC lane thread (two cores per big layer). */
+  readonly lanes: boolean
+  /** Tar bytes hashed, reported as they go. */
+  readonly onProgress?: ((bytes: number) => void) | undefined
+}
+
+interface Pending {
+  readonly request: Omit<Extract<ToWorker, { kind: "hash" }>, "job">
+  readonly resolve: (outcome: HashOutcome) => void
+}
+
+interface Slot {
+  readonly worker: Worker
+  readonly lane: Worker | undefined
+  busy: { readonly job: number; readonly resolve: (outcome: HashOutcome) => void } | undefined
+}
+
+const spawn = (file: string): Worker => new Worker(new URL(file, import.meta.url).href, { type: "module" })
+
+/** Starts the workers; `close` terminates them. */
+export class HashPool {
+  private readonly slots: Array<Slot> = []
+  private readonly queue: Array<Pending> = []
+  private nextJob = 0
+  private closed = false
+
+  constructor(private readonly options: HashPoolOptions) {
+    for (let i = 0; i < Math.max(1, options.workers); i++) {
+      const worker = spawn("./HashWorker.ts")
+      const memory = options.lanes ? makeLaneMemory() : undefined
+      const lane = memory === undefined ? undefined : spawn("./CrcLaneWorker.ts")
+      if (lane !== undefined) lane.postMessage(memory)
+      const slot: Slot = { worker, lane, busy: undefined }
+      worker.onmessage = (event: MessageEvent<FromWorker>) => this.receive(slot, event.data)
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault()
+        this.crash(slot, event.message)
+      }
+      worker.postMessage({ kind: "init", lane: memory } satisfies ToWorker)
+      this.slots.push(slot)
+    }
+  }
+
+  /** Hashes the layer whose metadata is `tarDataPath` over the files under `root`. */
+  hash(tarDataPath: string, root: string): Promise<HashOutcome> {
+    if (this.closed) return Promise.reject(new Error("Cannot hash a layer: the worker pool is closed"))
+    return new Promise((resolve) => {
+      this.queue.push({ request: { kind: "hash", tarDataPath, root }, resolve })
+      this.dispatch()
+    })
+  }
+
+  close(): void {
+    this.closed = true
+    for (const slot of this.slots) {
+      slot.worker.terminate()
+      slot.lane?.terminate()
+      slot.busy?.resolve({ ok: false, reason: "ReadError", detail: "interrupted" })
+      slot.busy = undefined
+    }
+    for (const pending of this.queue.splice(0)) pending.resolve({ ok: false, reason: "ReadError", detail: "interrupted" })
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.busy !== undefined) continue
+      const pending = this.queue.shift()
+      if (pending === undefined) return
+      const job = this.nextJob++
+      slot.busy = { job, resolve: pending.resolve }
+      slot.worker.postMessage({ ...pending.request, job } satisfies ToWorker)
+    }
+  }
+
+  private receive(slot: Slot, message: FromWorker): void {
+    if (message.kind === "progress") {
+      this.options.onProgress?.(message.bytes)
+      return
+    }
+    const busy = slot.busy
+    if (busy === undefined || busy.job !== message.job) return
+    slot.busy = undefined
+    busy.resolve(
+      message.kind === "hashed"
+        ? { ok: true, sha256: message.sha256, size: message.size, tarBytes: message.tarBytes }
+        : { ok: false, reason: message.reason, detail: message.detail },
+    )
+    this.dispatch()
+  }
+
+  private crash(slot: Slot, message: string): void {
+    const busy = slot.busy
+    slot.busy = undefined
+    busy?.resolve({ ok: false, reason: "ReadError", detail: `worker crashed: ${message}` })
+  }
+}

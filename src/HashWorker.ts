@@ -1,0 +1,48 @@
+/**
+ * Entry point of a layer worker thread: reassembles and hashes the layers the
+ * pool sends, one at a time, reporting progress and the result.
+ *
+ * @module
+ */
+import { CrcLaneProducer } from "./CrcLane.ts"
+import { makeCrc64Engine } from "./Crc64Wasm.ts"
+import type { FromWorker, ToWorker } from "./HashJob.ts"
+import { LayerRoot } from "./LayerPath.ts"
+import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
+
+declare const self: {
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null
+  postMessage(message: FromWorker): void
+}
+
+const engine = makeCrc64Engine()
+let lane: CrcLaneProducer | undefined
+/** Layers arrive one at a time, but messages are queued so the order is kept even if one arrives early. */
+let queue: Promise<void> = Promise.resolve()
+
+self.onmessage = (event) => {
+  const message = event.data
+  if (message.kind === "init") {
+    lane = message.lane === undefined ? undefined : new CrcLaneProducer(message.lane)
+    return
+  }
+  queue = queue.then(() => hash(message.job, message.tarDataPath, message.root))
+}
+
+const hash = async (job: number, tarDataPath: string, root: string): Promise<void> => {
+  try {
+    const result = await assembleLayer({
+      tarDataPath,
+      root: new LayerRoot(root),
+      engine,
+      lane,
+      onProgress: (bytes) => self.postMessage({ kind: "progress", job, bytes }),
+    })
+    self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })
+  } catch (error) {
+    const failure = error instanceof AssembleFailure
+      ? error
+      : new AssembleFailure("ReadError", error instanceof Error ? error.message : String(error))
+    self.postMessage({ kind: "failed", job, reason: failure.reason, detail: failure.detail })
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The tar-split codec: the JSON-lines entries that `vbatts/tar-split` (v0.9.11,
+ * as vendored by Docker 1.10) stores in `tar-data.json.gz`, decoded and encoded
+ * with Go's `encoding/json` semantics.
+ *
+ * - type 1 (file): `name` or base64 `name_raw`, `size`, `payload` = base64 of
+ *   the 8-byte big-endian CRC-64/ISO of the content (null for size 0);
+ * - type 2 (segment): `payload` = raw tar bytes (headers, padding, end blocks).
+ *
+ * Other types are skipped, as tar-split's assembler skips them.
+ *
+ * @example
+ * ```ts
+ * const lines = new JsonValueSplitter()
+ * for (const text of lines.push('{"type":2,"payload":"AAA=","position":0}\n')) {
+ *   decodeEntry(JSON.parse(text))
+ * }
+ * ```
+ * @module
+ */
+import { Buffer } from "node:buffer"
+import { goQuote, isValidUtf8 } from "./GoJson.ts"
+
+/** Entry kinds of tar-split's `storage.Type`. */
+export const EntryType = { File: 1, Segment: 2 } as const
+
+/** One tar-split entry, shaped like Go's `storage.Entry`. */
+export interface TarSplitEntry {
+  readonly type: number
+  /** The UTF-8 name (empty when absent or when `nameRaw` is used). */
+  readonly name: string
+  /** The raw name bytes when the name is not valid UTF-8. */
+  readonly nameRaw: Uint8Array | undefined
+  readonly size: number
+  /** CRC-64 of a file's content, raw bytes of a segment, or `null`. */
+  readonly payload: Uint8Array | null
+  readonly position: number
+}
+
+/** Thrown for an entry that Go's decoder would reject; the message says why. */
+export class BadEntry extends Error {
+  override readonly name = "BadEntry"
+}
+
+const utf8 = new TextEncoder()
+
+/** The name as bytes, as tar-split's `GetNameBytes`: `name_raw` when present, else `name`. */
+export const entryNameBytes = (entry: TarSplitEntry): Uint8Array =>
+  entry.nameRaw !== undefined && entry.nameRaw.length > 0 ? entry.nameRaw : utf8.encode(entry.name)
+
+/** The name for messages: `name`, or `name_raw` with invalid bytes replaced. */
+export const entryDisplayName = (entry: TarSplitEntry): string =>
+  entry.nameRaw !== undefined && entry.nameRaw.length > 0 ? new TextDecoder().decode(entry.nameRaw) : entry.name
+
+/** Go folds keys case-insensitively when it finds no exact match (and folds K/ſ as k/s). */
+const foldKey = (key: string): string => key.toLowerCase().replace(/\u017f/g, "s").replace(/\u212a/g, "k")
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+const decodeBase64 = (field: string, value: unknown): Uint8Array | null => {
+  if (value === null) return null
+  if (typeof value !== "string") throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type []byte`)
+  // Go 1.5's base64 decoder skips CR and LF; anything else must be canonical padded base64.
+  const text = value.includes("\r") || value.includes("\n") ? value.replace(/[\r\n]/g, "") : value
+  if (text.length % 4 !== 0 || !BASE64.test(text)) throw new BadEntry(`illegal base64 data in field ${field}`)
+  return new Uint8Array(Buffer.from(text, "base64"))
+}
+
+const decodeInt = (field: string, value: unknown): number => {
+  if (value === null) return 0
+  if (typeof value !== "number") throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type int`)
+  if (!Number.isSafeInteger(value)) throw new BadEntry(`cannot unmarshal number ${value} into field ${field} of type int`)
+  return value
+}
+
+const decodeString = (field: string, value: unknown): string => {
+  if (value === null) return ""
+  if (typeof value !== "string") {
+    throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type string`)
+  }
+  return value
+}
+
+const jsonKind = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value
+
+/** Builds an entry from one parsed JSON value, with Go's rules for `json.Unmarshal` into `storage.Entry`. */
+export const decodeEntry = (value: unknown): TarSplitEntry => {
+  if (value === null) return { type: 0, name: "", nameRaw: undefined, size: 0, payload: null, position: 0 }
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into a tar-split entry`)
+  }
+  let type = 0
+  let name = ""
+  let nameRaw: Uint8Array | null = null
+  let size = 0
+  let payload: Uint8Array | null = null
+  let position = 0
+  for (const [key, field] of Object.entries(value)) {
+    switch (foldKey(key)) {
+      case "type":
+        type = decodeInt("type", field)
+        break
+      case "name":
+        name = decodeString("name", field)
+        break
+      case "name_raw":
+        nameRaw = decodeBase64("name_raw", field)
+        break
+      case "size":
+        size = decodeInt("size", field)
+        break
+      case "payload":
+        payload = decodeBase64("payload", field)
+        break
+      case "position":
+        position = decodeInt("position", field)
+        break
+    }
+  }
+  return { type, name, nameRaw: nameRaw ?? undefined, size, payload, position }
+}
+
+/**
+ * Encodes an entry as one line exactly as tar-split's JSON packer does
+ * (`json.Encoder`: Go field order, `omitempty`, trailing newline). A name
+ * that is not valid UTF-8 goes to `name_raw`, as `SetNameBytes` does.
+ */
+export const encodeEntry = (
+  entry: { readonly type: number; readonly name?: Uint8Array; readonly size?: number; readonly payload: Uint8Array | null },
+  position: number,
+): string => {
+  let out = `{"type":${entry.type}`
+  const name = entry.name
+  if (name !== undefined && name.length > 0) {
+    out += isValidUtf8(name) ? `,"name":${goQuote(name)}` : `,"name_raw":"${Buffer.from(name).toString("base64")}"`
+  }
+  if (entry.size !== undefined && entry.size !== 0) out += `,"size":${entry.size}`
+  out += entry.payload === null ? `,"payload":null` : `,"payload":"${Buffer.from(entry.payload).toString("base64")}"`
+  return out + `,"position":${position}}\n`
+}
+
+/**
+ * Splits a stream of JSON text into top-level values, as Go's `json.Decoder`
+ * reads them: any whitespace between values, values may span lines. The fast
+ * path is one value per line (what tar-split writes).
+ */
+export class JsonValueSplitter {
+  private pending = ""
+
+  /** Feeds text; returns the complete values found so far, in order. */
+  push(text: string): Array<string> {
+    const values: Array<string> = []
+    let buffer = this.pending + text
+    let start = 0
+    if (!this.slowMode) {
+      for (;;) {
+        const newline = buffer.indexOf("\n", start)
+        if (newline < 0) break
+        const line = buffer.slice(start, newline)
+        if (isSingleValueLine(line)) {
+          values.push(line)
+          start = newline + 1
+          continue
+        }
+        if (line.trim() === "") {
+          start = newline + 1
+          continue
+        }
+        this.slowMode = true
+        break
+      }
+      buffer = buffer.slice(start)
+      start = 0
+    }
+    if (this.slowMode) {
+      const scanned = scanValues(buffer)
+      values.push(...scanned.values)
+      buffer = buffer.slice(scanned.consumed)
+    }
+    this.pending = buffer
+    return values
+  }
+
+  /** Call at end of input: returns the last value, or throws if the input ends inside one. */
+  finish(): Array<string> {
+    const rest = this.pending
+    this.pending = ""
+    const scanned = scanValues(rest + " ")
+    const tail = rest.slice(scanned.consumed)
+    if (tail.trim() !== "") throw new BadEntry("unexpected end of JSON input")
+    return scanned.values
+  }
+
+  private slowMode = false
+}
+
+/** A line holding exactly one object: the common case, checked without scanning. */
+const isSingleValueLine = (line: string): boolean => {
+  if (line.length < 2 || line.charCodeAt(0) !== 0x7b || line.charCodeAt(line.length - 1) !== 0x7d) return false
+  // JSON.parse rejects trailing text, so a line that parses is a single value.
+  try {
+    JSON.parse(line)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Scans complete JSON values out of `text`; the last incomplete one is left unconsumed. */
+const scanValues = (text: string): { values: Array<string>; consumed: number } => {
+  const values: Array<string> = []
+  let i = 0
+  let consumed = 0
+  const n = text.length
+  while (i < n) {
+    const c = text.charCodeAt(i)
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+      i++
+      consumed = i
+      continue
+    }
+    const end = valueEnd(text, i)
+    if (end < 0) break
+    values.push(text.slice(i, end))
+    i = end
+    consumed = i
+  }
+  return { values, consumed }
+}
+
+/** End index of the value starting at `i`, or -1 if it continues past the text. */
+const valueEnd = (text: string, i: number): number => {
+  const n = text.length
+  const first = text.charCodeAt(i)
+  if (first === 0x22) return stringEnd(text, i)
+  if (first !== 0x7b && first !== 0x5b) {
+    // A literal or number ends at whitespace or a structural character; it must be followed by something.
+    let j = i
+    while (j < n && !/[\s{}[\],:"]/.test(text[j]!)) j++
+    if (j === i) throw new BadEntry(`invalid character '${text[i]}' looking for beginning of value`)
+    return j < n ? j : -1
+  }
+  let depth = 0
+  let j = i
+  while (j < n) {
+    const c = text.charCodeAt(j)
+    if (c === 0x22) {
+      const end = stringEnd(text, j)
+      if (end < 0) return -1
+      j = end
+      continue
+    }
+    if (c === 0x7b || c === 0x5b) depth++
+    else if (c === 0x7d || c === 0x5d) {
+      depth--
+      if (depth === 0) return j + 1
+    }
+    j++
+  }
+  return -1
+}
+
+const stringEnd = (text: string, i: number): number => {
+  let j = i + 1
+  while (j < text.length) {
+    const c = text.charCodeAt(j)
+    if (c === 0x5c) j += 2
+    else if (c === 0x22) return j + 1
+    else j++
+  }
+  return -1
+}

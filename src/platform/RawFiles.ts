@@ -1,0 +1,194 @@
+/**
+ * Synchronous file access by raw byte paths, for the hot loops in workers.
+ *
+ * Linux names are bytes. Bun's `node:fs` takes them as `Buffer` paths; Deno's
+ * `node:fs` decodes paths as UTF-8 and cannot name a file whose name is not
+ * valid UTF-8 (tar-split stores such names as `name_raw`), so on Deno those
+ * paths go through libc by FFI. Everything else uses `node:fs`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer"
+import * as fs from "node:fs"
+import { isValidUtf8 } from "../GoJson.ts"
+
+/** What a path or handle refers to. */
+export type FileKind = "file" | "directory" | "symlink" | "other"
+
+/** A failed system call: `code` is the errno name (`ENOENT`, `ELOOP`, ...). */
+export class SystemCallError extends Error {
+  override readonly name = "SystemCallError"
+  constructor(readonly code: string, readonly syscall: string, readonly path: Uint8Array) {
+    super(`${syscall} ${new TextDecoder().decode(path)}: ${code}`)
+  }
+}
+
+/** An open file. */
+export interface FileHandle {
+  readonly kind: FileKind
+  readonly size: number
+  /** Reads up to `length` bytes into `into` at `offset`; 0 at end of file. */
+  read(into: Uint8Array, offset: number, length: number): number
+  close(): void
+}
+
+/** The operations the layer reader needs, all synchronous and by byte path. */
+export interface RawFiles {
+  /** Opens read-only without following a final symlink (ELOOP if it is one) and without blocking on FIFOs. */
+  openNoFollow(path: Uint8Array): FileHandle
+  /** `lstat`'s file type, or `undefined` when nothing is there. */
+  lstatKind(path: Uint8Array): FileKind | undefined
+  readlink(path: Uint8Array): Uint8Array
+}
+
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK
+
+const kindOfMode = (mode: number): FileKind => {
+  const type = mode & 0o170000
+  return type === 0o100000 ? "file" : type === 0o040000 ? "directory" : type === 0o120000 ? "symlink" : "other"
+}
+
+const errnoCode = (error: unknown): string =>
+  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
+    ? error.code
+    : "EIO"
+
+/** `node:fs` with `Buffer` paths. */
+const nodeFiles: RawFiles = {
+  openNoFollow(path) {
+    let fd: number
+    try {
+      fd = fs.openSync(Buffer.from(path.buffer, path.byteOffset, path.byteLength), OPEN_FLAGS)
+    } catch (error) {
+      throw new SystemCallError(errnoCode(error), "open", path)
+    }
+    try {
+      const stat = fs.fstatSync(fd)
+      return {
+        kind: kindOfMode(stat.mode),
+        size: stat.size,
+        read: (into, offset, length) => {
+          try {
+            return fs.readSync(fd, into, offset, length, null)
+          } catch (error) {
+            throw new SystemCallError(errnoCode(error), "read", path)
+          }
+        },
+        close: () => fs.closeSync(fd),
+      }
+    } catch (error) {
+      fs.closeSync(fd)
+      throw error instanceof SystemCallError ? error : new SystemCallError(errnoCode(error), "fstat", path)
+    }
+  },
+  lstatKind(path) {
+    try {
+      return kindOfMode(fs.lstatSync(Buffer.from(path.buffer, path.byteOffset, path.byteLength)).mode)
+    } catch (error) {
+      const code = errnoCode(error)
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined
+      throw new SystemCallError(code, "lstat", path)
+    }
+  },
+  readlink(path) {
+    try {
+      return new Uint8Array(
+        fs.readlinkSync(Buffer.from(path.buffer, path.byteOffset, path.byteLength), { encoding: "buffer" }),
+      )
+    } catch (error) {
+      throw new SystemCallError(errnoCode(error), "readlink", path)
+    }
+  },
+}
+
+/** The slice of Deno's FFI API used here (declared locally so `tsc` with bun-types needs no Deno types). */
+interface DenoFfi {
+  readonly build: { readonly arch: string }
+  dlopen(path: string, symbols: Record<string, { parameters: ReadonlyArray<string>; result: string }>): {
+    symbols: Record<string, (...args: ReadonlyArray<unknown>) => unknown>
+  }
+  readonly UnsafePointerView: new (pointer: unknown) => { getInt32(offset?: number): number }
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 5: "EIO", 9: "EBADF", 13: "EACCES", 20: "ENOTDIR", 21: "EISDIR",
+  22: "EINVAL", 24: "EMFILE", 36: "ENAMETOOLONG", 40: "ELOOP", 6: "ENXIO",
+}
+
+/** libc through Deno's FFI, for byte paths Deno's `node:fs` cannot express. */
+const makeLibcFiles = (deno: DenoFfi): RawFiles => {
+  const libc = deno.dlopen("libc.so.6", {
+    open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    close: { parameters: ["i32"], result: "i32" },
+    fstat: { parameters: ["i32", "buffer"], result: "i32" },
+    lstat: { parameters: ["buffer", "buffer"], result: "i32" },
+    readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+    __errno_location: { parameters: [], result: "pointer" },
+  }).symbols
+  // struct stat: st_mode sits at 24 on x86_64 and 16 on aarch64; st_size at 48 on both.
+  const modeOffset = deno.build.arch === "aarch64" ? 16 : 24
+  const errno = (): string => {
+    const value = new deno.UnsafePointerView(libc.__errno_location!()).getInt32()
+    return ERRNO_NAMES[value] ?? `errno ${value}`
+  }
+  const cPath = (path: Uint8Array): Uint8Array => {
+    const out = new Uint8Array(path.length + 1)
+    out.set(path)
+    return out
+  }
+  const stat = new Uint8Array(256)
+  const statView = new DataView(stat.buffer)
+  return {
+    openNoFollow(path) {
+      const fd = Number(libc.open!(cPath(path), OPEN_FLAGS, 0))
+      if (fd < 0) throw new SystemCallError(errno(), "open", path)
+      if (Number(libc.fstat!(fd, stat)) !== 0) {
+        const code = errno()
+        libc.close!(fd)
+        throw new SystemCallError(code, "fstat", path)
+      }
+      return {
+        kind: kindOfMode(statView.getUint32(modeOffset, true)),
+        size: Number(statView.getBigInt64(48, true)),
+        read(into, offset, length) {
+          const n = Number(libc.read!(fd, into.subarray(offset, offset + length), length))
+          if (n < 0) throw new SystemCallError(errno(), "read", path)
+          return n
+        },
+        close: () => void libc.close!(fd),
+      }
+    },
+    lstatKind(path) {
+      if (Number(libc.lstat!(cPath(path), stat)) !== 0) {
+        const code = errno()
+        if (code === "ENOENT" || code === "ENOTDIR") return undefined
+        throw new SystemCallError(code, "lstat", path)
+      }
+      return kindOfMode(statView.getUint32(modeOffset, true))
+    },
+    readlink(path) {
+      const target = new Uint8Array(4096)
+      const n = Number(libc.readlink!(cPath(path), target, target.length))
+      if (n < 0) throw new SystemCallError(errno(), "readlink", path)
+      return target.slice(0, n)
+    },
+  }
+}
+
+const deno = (globalThis as { readonly Deno?: DenoFfi }).Deno
+let libcFiles: RawFiles | undefined
+
+/** Routes each call to `node:fs`, or to libc on Deno when the path is not valid UTF-8. */
+const choose = (path: Uint8Array): RawFiles => {
+  if (deno === undefined || isValidUtf8(path)) return nodeFiles
+  libcFiles ??= makeLibcFiles(deno)
+  return libcFiles
+}
+
+/** Byte-path file access for this runtime. */
+export const rawFiles: RawFiles = {
+  openNoFollow: (path) => choose(path).openNoFollow(path),
+  lstatKind: (path) => choose(path).lstatKind(path),
+  readlink: (path) => choose(path).readlink(path),
+}
