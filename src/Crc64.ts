@@ -73,7 +73,23 @@ export const crc64UpdateJs = (crc: bigint, data: Uint8Array): bigint => {
   return (BigInt(~hi >>> 0) << 32n) | BigInt(~lo >>> 0)
 }
 
-/** Continues a CRC-64/ISO over `data`. */
+/** Slicing tables as 64-bit values (`tables[k * 256 + byte]`), for the WebAssembly kernel. */
+export const crc64Tables = (slices: number): BigUint64Array => {
+  const out = new BigUint64Array(256 * slices)
+  for (let n = 0; n < 256; n++) out[n] = (BigInt(tableHi[n]!) << 32n) | BigInt(tableLo[n]!)
+  for (let slice = 1; slice < slices; slice++) {
+    for (let n = 0; n < 256; n++) {
+      const previous = out[(slice - 1) * 256 + n]!
+      out[slice * 256 + n] = (previous >> 8n) ^ out[Number(previous & 0xffn)]!
+    }
+  }
+  return out
+}
+
+/**
+ * Continues a CRC-64/ISO over `data`. This is the plain reference; hot loops
+ * use a `Crc64Engine` (`Crc64Wasm.ts`), which is about twice as fast.
+ */
 export const crc64Update: (crc: bigint, data: Uint8Array) => bigint = crc64UpdateJs
 
 /** CRC-64/ISO of `data`. */

@@ -1,0 +1,140 @@
+/**
+ * The `cas-migrator` command line: flags → configuration → the driver layer
+ * chosen by `--storage-driver` → the program → an exit code.
+ *
+ * Exit codes: 0 everything done, 1 some layers failed, 2 bad usage or an
+ * unusable Docker root.
+ *
+ * @module
+ */
+import * as os from "node:os"
+import * as path from "node:path"
+import process from "node:process"
+import { Console, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import { builtinDrivers } from "../../plugins/index.ts"
+import { checksums, type ChecksumsReport } from "../Checksums.ts"
+import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
+import { HashPool } from "../HashPool.ts"
+import { Progress } from "../Progress.ts"
+
+/** The exit codes of every command. */
+export const ExitCode = { Done: 0, SomeFailed: 1, Unusable: 2 } as const
+
+const graph = Flag.String("graph").pipe(
+  Flag.withAlias("g"),
+  Flag.withDefault("/var/lib/docker"),
+  Flag.withDescription("Docker root directory (holds graph/ and the storage driver's directory)"),
+)
+const storageDriver = Flag.String("storage-driver").pipe(
+  Flag.withAlias("s"),
+  Flag.withDescription(
+    `Storage driver whose layers to read: ${Object.keys(builtinDrivers).join(", ")} (default: detected from the root)`,
+  ),
+  Flag.optional,
+)
+const jobs = Flag.Int("jobs").pipe(
+  Flag.withAlias("j"),
+  Flag.withDescription("Layers hashed in parallel (default: number of CPU cores)"),
+  Flag.optional,
+)
+const json = Flag.Boolean("json").pipe(
+  Flag.withDescription("Print a machine-readable summary on stdout"),
+  Flag.withDefault(false),
+)
+
+const checksumsCommand = Command.make(
+  "checksums",
+  { graph, storageDriver, jobs, json },
+  (flags) =>
+    runChecksums({
+      root: path.resolve(flags.graph),
+      driver: Option.getOrUndefined(flags.storageDriver),
+      jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
+      json: flags.json,
+    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+).pipe(
+  Command.withDescription(
+    "Compute every layer's diffID and size and write Docker's helper files (.migration-diffid, .migration-size, " +
+      ".migration-tardata) into graph/<id>/. Safe while the old daemon runs: it only reads layer data.",
+  ),
+)
+
+/** The root command. */
+export const cli = Command.make("cas-migrator").pipe(
+  Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
+  Command.withSubcommands([checksumsCommand]),
+)
+
+interface ChecksumsConfig {
+  readonly root: string
+  readonly driver: string | undefined
+  readonly jobs: number
+  readonly json: boolean
+}
+
+/** Runs `checksums` and prints its results; returns the exit code. */
+export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    if (!Number.isInteger(config.jobs) || config.jobs < 1) {
+      yield* Console.error(`Cannot run checksums: --jobs must be a positive integer, got ${config.jobs}`)
+      return ExitCode.Unusable
+    }
+    yield* checkRoot(config.root)
+    const driverName = yield* chooseDriver(config.root, Object.keys(builtinDrivers), config.driver)
+    const progress = new Progress()
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
+      (pool) => Effect.sync(() => pool.close()),
+    )
+    const report = yield* checksums({
+      root: config.root,
+      pool,
+      concurrency: config.jobs * 2,
+      onPlanned: (layers, bytes) => progress.plan(layers, bytes),
+      onLayerDone: () => progress.layerDone(),
+    }).pipe(Effect.provide(builtinDrivers[driverName]!(config.root)))
+    progress.clear()
+    const failed = report.layers.filter((layer) => layer.status === "failed").length
+    const code = failed > 0 ? ExitCode.SomeFailed : ExitCode.Done
+    yield* config.json
+      ? Console.log(JSON.stringify(jsonSummary(config.root, driverName, report, progress, code), null, 2))
+      : Console.error(humanSummary(report, progress))
+    return code
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      GraphRootError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+    }),
+  )
+
+const jsonSummary = (root: string, driver: string, report: ChecksumsReport, progress: Progress, exitCode: number) => {
+  const { bytes, seconds } = progress.totals
+  return {
+    command: "checksums",
+    root,
+    driver,
+    exitCode,
+    summary: {
+      layers: report.layers.length,
+      computed: report.layers.filter((l) => l.status === "done" && l.path !== "preexisting").length,
+      preexisting: report.layers.filter((l) => l.status === "done" && l.path === "preexisting").length,
+      failed: report.layers.filter((l) => l.status === "failed").length,
+      bytesHashed: bytes,
+      seconds: Number(seconds.toFixed(3)),
+    },
+    layers: report.layers,
+    ignored: report.ignored,
+  }
+}
+
+const humanSummary = (report: ChecksumsReport, progress: Progress): string => {
+  const { bytes, seconds } = progress.totals
+  const done = report.layers.filter((l) => l.status === "done")
+  const preexisting = done.filter((l) => l.path === "preexisting").length
+  const failed = report.layers.length - done.length
+  const rate = seconds > 0 ? (bytes / 1e6 / seconds).toFixed(0) : "0"
+  return `checksums: ${done.length - preexisting} computed, ${preexisting} already present, ${failed} failed ` +
+    `(${report.layers.length} layers, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)} s, ${rate} MB/s)`
+}
