@@ -19,6 +19,7 @@ export const LANE_SLOT_BYTES = 1 << 20
 const WRITTEN = 0
 const READ = 1
 const MISMATCH = 2
+const STOPPED = 3
 const HEADER_INTS = 16
 // Per-slot metadata (Int32 indexes within the slot's record).
 const META_INTS = 8
@@ -40,6 +41,22 @@ export const makeLaneMemory = (): SharedArrayBuffer => {
   const memory = new SharedArrayBuffer(dataOffset + LANE_SLOTS * LANE_SLOT_BYTES)
   new Int32Array(memory, 0, HEADER_INTS)[MISMATCH] = NO_MISMATCH
   return memory
+}
+
+/** Lane stopped while a layer was using it (the pool is closing). */
+export class LaneStopped extends Error {
+  override readonly name = "LaneStopped"
+}
+
+/**
+ * Stops both sides: wakes whichever thread waits so that it can return (a
+ * thread blocked in `Atomics.wait` cannot always be terminated from outside).
+ */
+export const stopLane = (memory: SharedArrayBuffer): void => {
+  const header = new Int32Array(memory, 0, HEADER_INTS)
+  Atomics.store(header, STOPPED, 1)
+  Atomics.notify(header, WRITTEN)
+  Atomics.notify(header, READ)
 }
 
 const slotData = (memory: SharedArrayBuffer, slot: number): Uint8Array =>
@@ -64,6 +81,7 @@ export class CrcLaneProducer {
     for (;;) {
       const read = Atomics.load(this.header, READ)
       if (this.written - read < LANE_SLOTS) return this.slots[this.written % LANE_SLOTS]!
+      if (Atomics.load(this.header, STOPPED)) throw new LaneStopped("CRC lane stopped")
       Atomics.wait(this.header, READ, read)
     }
   }
@@ -99,6 +117,7 @@ export class CrcLaneProducer {
     for (;;) {
       const read = Atomics.load(this.header, READ)
       if (read === this.written) break
+      if (Atomics.load(this.header, STOPPED)) throw new LaneStopped("CRC lane stopped")
       Atomics.wait(this.header, READ, read)
     }
     return Atomics.exchange(this.header, MISMATCH, NO_MISMATCH)
@@ -110,8 +129,8 @@ export interface LaneChecksum {
   update(crc: bigint, data: Uint8Array): bigint
 }
 
-/** The lane thread's loop: checksums published slots forever (the thread is terminated to stop it). */
-export const runCrcLaneConsumer = (memory: SharedArrayBuffer, checksum: LaneChecksum): never => {
+/** The lane thread's loop: checksums published slots until `stopLane`. */
+export const runCrcLaneConsumer = (memory: SharedArrayBuffer, checksum: LaneChecksum): void => {
   const header = new Int32Array(memory, 0, HEADER_INTS)
   const meta = new Int32Array(memory, metaOffset, LANE_SLOTS * META_INTS)
   const slots = Array.from({ length: LANE_SLOTS }, (_, slot) => slotData(memory, slot))
@@ -121,6 +140,7 @@ export const runCrcLaneConsumer = (memory: SharedArrayBuffer, checksum: LaneChec
   for (;;) {
     const written = Atomics.load(header, WRITTEN)
     if (written === read) {
+      if (Atomics.load(header, STOPPED)) return
       Atomics.wait(header, WRITTEN, written)
       continue
     }

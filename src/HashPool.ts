@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { makeLaneMemory } from "./CrcLane.ts"
+import { makeLaneMemory, stopLane } from "./CrcLane.ts"
 import type { FromWorker, ToWorker } from "./HashJob.ts"
 import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
 
@@ -30,6 +30,7 @@ interface Pending {
 interface Slot {
   readonly worker: Worker
   readonly lane: Worker | undefined
+  readonly laneMemory: SharedArrayBuffer | undefined
   busy: { readonly job: number; readonly resolve: (outcome: HashOutcome) => void } | undefined
 }
 
@@ -48,7 +49,7 @@ export class HashPool {
       const memory = options.lanes ? makeLaneMemory() : undefined
       const lane = memory === undefined ? undefined : spawn("./CrcLaneWorker.ts")
       if (lane !== undefined) lane.postMessage(memory)
-      const slot: Slot = { worker, lane, busy: undefined }
+      const slot: Slot = { worker, lane, laneMemory: memory, busy: undefined }
       worker.onmessage = (event: MessageEvent<FromWorker>) => this.receive(slot, event.data)
       worker.onerror = (event: ErrorEvent) => {
         event.preventDefault()
@@ -71,6 +72,7 @@ export class HashPool {
   close(): void {
     this.closed = true
     for (const slot of this.slots) {
+      if (slot.laneMemory !== undefined) stopLane(slot.laneMemory)
       slot.worker.terminate()
       slot.lane?.terminate()
       slot.busy?.resolve({ ok: false, reason: "ReadError", detail: "interrupted" })

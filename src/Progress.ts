@@ -9,6 +9,18 @@ import process from "node:process"
 const MB = 1e6
 const REDRAW_MS = 200
 
+/** The progress line currently on screen, so that a log line can take its place and give it back. */
+export const statusLine = {
+  current: undefined as Progress | undefined,
+  /** Writes `text` (ending in a newline) to stderr above the progress line. */
+  write(text: string): void {
+    const active = statusLine.current
+    active?.clear()
+    process.stderr.write(text)
+    active?.redraw()
+  },
+}
+
 export class Progress {
   private bytes = 0
   private layersDone = 0
@@ -18,7 +30,20 @@ export class Progress {
   private lastDraw = 0
   private drawn = false
 
-  constructor(private readonly enabled: boolean = process.stderr.isTTY === true) {}
+  constructor(private readonly enabled: boolean = process.stderr.isTTY === true) {
+    if (enabled) statusLine.current = this
+  }
+
+  /** Draws the line again (after a log line took its place). */
+  redraw(): void {
+    this.draw(true)
+  }
+
+  /** Removes the line for good. */
+  stop(): void {
+    this.clear()
+    if (statusLine.current === this) statusLine.current = undefined
+  }
 
   plan(layers: number, estimatedBytes: number): void {
     this.layersTotal = layers

@@ -94,7 +94,7 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
       onPlanned: (layers, bytes) => progress.plan(layers, bytes),
       onLayerDone: () => progress.layerDone(),
     }).pipe(Effect.provide(builtinDrivers[driverName]!(config.root)))
-    progress.clear()
+    progress.stop()
     const failed = report.layers.filter((layer) => layer.status === "failed").length
     const code = failed > 0 ? ExitCode.SomeFailed : ExitCode.Done
     yield* config.json
