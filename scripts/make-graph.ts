@@ -1,0 +1,259 @@
+/**
+ * Builds a legacy Docker (<= 1.9) graph from generated layer tars, with
+ * tar-split metadata stored as Docker 1.9 stored it on pull, so that every
+ * layer's diffID is known: the SHA-256 of the tar it was built from. A
+ * self-check that needs no oracle, for the demo, the tests and the benchmark.
+ *
+ *   bun scripts/make-graph.ts --out DIR --driver vfs|overlay|aufs|btrfs
+ *       [--size 64MiB] [--layers 4] [--seed 1] [--big-files 0] [--big-size 128MiB] [--expect FILE]
+ *
+ * `--expect FILE` writes `{ driver, layers: [{ id, parent, diffId, size, tarBytes }] }`.
+ * Memory stays bounded: big files are written and hashed in 1 MiB chunks.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import process from "node:process"
+import { parseArgs } from "node:util"
+import { gzipSync } from "node:zlib"
+import { makeCrc64Engine } from "../src/Crc64Wasm.ts"
+import { type MemberHeader, TarRecorder } from "./make-graph/TarRecorder.ts"
+
+const DRIVERS = ["vfs", "overlay", "aufs", "btrfs"] as const
+type Driver = (typeof DRIVERS)[number]
+
+/** Where a driver keeps a layer's files, relative to the Docker root. */
+const layerDir = (driver: Driver, id: string): string =>
+  driver === "vfs"
+    ? `vfs/dir/${id}`
+    : driver === "overlay"
+    ? `overlay/${id}/root`
+    : driver === "aufs"
+    ? `aufs/diff/${id}`
+    : `btrfs/subvolumes/${id}`
+
+const parseSize = (text: string): number => {
+  const match = /^(\d+(?:\.\d+)?)\s*(|k|kib|m|mib|g|gib)$/i.exec(text.trim())
+  if (match === null) throw new Error(`Cannot read size ${text}: use a number with KiB, MiB or GiB`)
+  const unit = match[2]!.toLowerCase()[0]
+  const scale = unit === "k" ? 1024 : unit === "m" ? 1024 ** 2 : unit === "g" ? 1024 ** 3 : 1
+  return Math.round(Number(match[1]) * scale)
+}
+
+/** xorshift32: fast, deterministic content from the seed. */
+class Random {
+  private state: number
+  constructor(seed: number) {
+    this.state = (seed * 2654435761) >>> 0 || 1
+  }
+  next(): number {
+    let x = this.state
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.state = x >>> 0
+    return this.state
+  }
+  below(n: number): number {
+    return this.next() % n
+  }
+  hex64(): string {
+    let out = ""
+    while (out.length < 64) out += this.next().toString(16).padStart(8, "0")
+    return out
+  }
+  fill(buffer: Uint8Array): void {
+    const words = new Uint32Array(buffer.buffer, buffer.byteOffset, buffer.byteLength >>> 2)
+    for (let i = 0; i < words.length; i++) words[i] = this.next()
+    for (let i = words.length * 4; i < buffer.length; i++) buffer[i] = this.next() & 255
+  }
+}
+
+interface Options {
+  readonly out: string
+  readonly driver: Driver
+  readonly size: number
+  readonly layers: number
+  readonly seed: number
+  readonly bigFiles: number
+  readonly bigSize: number
+  readonly expect: string | undefined
+}
+
+const CHUNK = 1 << 20
+
+/** Generates one layer's members into `dir` (the driver's layer directory) and the recorder. */
+const buildLayer = (
+  options: Options,
+  random: Random,
+  index: number,
+  dir: string,
+  recorder: TarRecorder,
+  fullCopy: boolean,
+  bigFiles: number,
+): void => {
+  const mtime = 1450000000 + index * 1000
+  const chunk = new Uint8Array(CHUNK)
+  const directories: Array<[string, number]> = []
+  const directory = (name: string) => {
+    recorder.add({ name: `${name}/`, mode: 0o755, type: "directory", size: 0, mtime })
+    fs.mkdirSync(path.join(dir, name), { recursive: true })
+    directories.push([name, mtime])
+  }
+  const file = (name: string, size: number, mode = 0o644) => {
+    const target = path.join(dir, name)
+    fs.rmSync(target, { force: true }) // a new inode, never a write through an overlay hard link
+    const fd = fs.openSync(target, "w", mode)
+    recorder.add({ name, mode, type: "file", size, mtime }, (sink) => {
+      for (let left = size; left > 0;) {
+        const piece = chunk.subarray(0, Math.min(left, CHUNK))
+        random.fill(piece)
+        fs.writeSync(fd, piece)
+        sink(piece)
+        left -= piece.length
+      }
+    })
+    fs.closeSync(fd)
+    fs.chmodSync(target, mode)
+    fs.utimesSync(target, mtime, mtime)
+  }
+  const member = (header: MemberHeader, make: () => void) => {
+    recorder.add(header)
+    make()
+  }
+
+  const top = `l${index}`
+  directory(top)
+  const smallBudget = Math.max(0, Math.floor((options.size - options.bigFiles * options.bigSize) / options.layers))
+  const fixedSizes = [0, 1, 511, 512, 513]
+  let used = 0
+  for (let d = 0; used < smallBudget || d === 0; d++) {
+    directory(`${top}/d${d}`)
+    for (let f = 0; f < 32 && (used < smallBudget || f < fixedSizes.length); f++) {
+      const size = d === 0 && f < fixedSizes.length ? fixedSizes[f]! : random.below(64 * 1024)
+      file(`${top}/d${d}/f${f}`, size, f === 1 ? 0o755 : 0o644)
+      used += size
+    }
+  }
+  member({ name: `${top}/link`, mode: 0o777, type: "symlink", size: 0, mtime, linkName: "d0/f1" }, () =>
+    fs.symlinkSync("d0/f1", path.join(dir, top, "link")))
+  member({ name: `${top}/hard`, mode: 0o755, type: "hardlink", size: 0, mtime, linkName: `${top}/d0/f1` }, () =>
+    fs.linkSync(path.join(dir, top, "d0/f1"), path.join(dir, top, "hard")))
+  for (let b = 0; b < bigFiles; b++) file(`${top}/big${b}.bin`, options.bigSize)
+
+  if (index > 0) {
+    // A child changes its parent: rewrites one file and deletes another (a whiteout).
+    const parentDir = `l${index - 1}/d0`
+    directory(`l${index - 1}`)
+    directory(parentDir)
+    file(`${parentDir}/f2`, 700 + index)
+    const whiteout = `${parentDir}/.wh.f3`
+    recorder.add({ name: whiteout, mode: 0o644, type: "file", size: 0, mtime })
+    if (fullCopy) fs.rmSync(path.join(dir, parentDir, "f3"), { force: true })
+    else fs.writeFileSync(path.join(dir, whiteout), "")
+  }
+  for (const [name, time] of directories.reverse()) fs.utimesSync(path.join(dir, name), time, time)
+}
+
+const v1Json = (id: string, parent: string | undefined, index: number, size: number): string =>
+  JSON.stringify({
+    id,
+    ...(parent === undefined ? {} : { parent }),
+    created: new Date(Date.UTC(2015, 11, 1, 12, 0, index)).toISOString().replace(".000Z", ".123456789Z"),
+    container: "4f3c2a1b0e".padEnd(64, "0"),
+    container_config: { Hostname: "4f3c2a1b0e", Cmd: ["/bin/sh", "-c", `#(nop) ADD layer ${index}`] },
+    docker_version: "1.9.1",
+    author: "make-graph",
+    config: { Hostname: "4f3c2a1b0e", Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["/bin/sh"] },
+    architecture: "amd64",
+    os: "linux",
+    Size: size,
+  })
+
+/** Builds the whole graph; returns what `--expect` records. */
+export const makeGraph = (options: Options) => {
+  const root = options.out
+  if (fs.existsSync(root) && fs.readdirSync(root).length > 0) throw new Error(`Cannot build a graph in ${root}: not empty`)
+  fs.mkdirSync(path.join(root, "graph"), { recursive: true })
+  const random = new Random(options.seed)
+  const engine = makeCrc64Engine()
+  const layers: Array<{ id: string; parent: string | undefined; diffId: string; size: number; tarBytes: number }> = []
+  let parent: string | undefined
+  for (let index = 0; index < options.layers; index++) {
+    const id = random.hex64()
+    const dir = path.join(root, layerDir(options.driver, id))
+    fs.mkdirSync(path.dirname(dir), { recursive: true })
+    const fullCopy = options.driver !== "aufs"
+    if (parent !== undefined && fullCopy) {
+      // vfs and btrfs copy the parent's tree; overlay hard-links its files, as Docker's drivers did.
+      const flags = options.driver === "overlay" ? "-al" : "-a"
+      const copy = spawnSync("cp", [flags, path.join(root, layerDir(options.driver, parent)), dir])
+      if (copy.status !== 0) throw new Error(`Cannot copy the parent layer: ${copy.stderr}`)
+    } else {
+      fs.mkdirSync(dir, { recursive: true })
+    }
+    const bigFiles = Math.floor(options.bigFiles / options.layers) + (index < options.bigFiles % options.layers ? 1 : 0)
+    const recorder = new TarRecorder(engine)
+    buildLayer(options, random, index, dir, recorder, fullCopy, bigFiles)
+    recorder.finish()
+    const graphDir = path.join(root, "graph", id)
+    fs.mkdirSync(graphDir)
+    fs.writeFileSync(path.join(graphDir, "json"), v1Json(id, parent, index, recorder.size))
+    fs.writeFileSync(path.join(graphDir, "layersize"), String(recorder.size))
+    fs.writeFileSync(path.join(graphDir, "tar-data.json.gz"), gzipSync(recorder.lines.join("")), { mode: 0o600 })
+    if (options.driver === "aufs") {
+      const ancestors = [...layers].reverse().map((layer) => layer.id)
+      fs.mkdirSync(path.join(root, "aufs/layers"), { recursive: true })
+      fs.mkdirSync(path.join(root, "aufs/mnt", id), { recursive: true })
+      fs.writeFileSync(path.join(root, "aufs/layers", id), ancestors.map((a) => a + "\n").join(""))
+    }
+    const diffId = `sha256:${recorder.sha.digest("hex")}`
+    layers.push({ id, parent, diffId, size: recorder.size, tarBytes: recorder.tarBytes })
+    process.stderr.write(`layer ${index + 1}/${options.layers} ${id.slice(0, 12)}: ${(recorder.tarBytes / 1e6).toFixed(1)} MB tar, ${diffId}\n`)
+    parent = id
+  }
+  fs.writeFileSync(
+    path.join(root, `repositories-${options.driver}`),
+    JSON.stringify({ Repositories: { "sample/app": { latest: parent } } }),
+  )
+  return { driver: options.driver, layers }
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      out: { type: "string" },
+      driver: { type: "string", default: "vfs" },
+      size: { type: "string", default: "64MiB" },
+      layers: { type: "string", default: "4" },
+      seed: { type: "string", default: "1" },
+      "big-files": { type: "string", default: "0" },
+      "big-size": { type: "string", default: "128MiB" },
+      expect: { type: "string" },
+    },
+  })
+  const driver = values.driver as Driver
+  if (values.out === undefined || !DRIVERS.includes(driver)) {
+    process.stderr.write(`usage: make-graph.ts --out DIR --driver ${DRIVERS.join("|")} [--size 64MiB] [--layers 4] ` +
+      "[--seed 1] [--big-files 0] [--big-size 128MiB] [--expect FILE]\n")
+    process.exit(2)
+  }
+  const started = performance.now()
+  const result = makeGraph({
+    out: path.resolve(values.out),
+    driver,
+    size: parseSize(values.size),
+    layers: Math.max(1, Number(values.layers)),
+    seed: Number(values.seed),
+    bigFiles: Number(values["big-files"]),
+    bigSize: parseSize(values["big-size"]),
+    expect: values.expect,
+  })
+  if (values.expect !== undefined) fs.writeFileSync(values.expect, JSON.stringify(result, null, 2) + "\n")
+  const total = result.layers.reduce((sum, layer) => sum + layer.tarBytes, 0)
+  process.stderr.write(`built ${driver} graph in ${values.out}: ${result.layers.length} layers, ` +
+    `${(total / 1e6).toFixed(1)} MB of tar, ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
+}

@@ -1,0 +1,115 @@
+/**
+ * Writes a GNU-format tar stream member by member into a hash, and records
+ * the tar-split metadata of that stream exactly as tar-split's disassembler
+ * and JSON packer (v0.9.11) record a pulled layer: each member's padding of
+ * the previous member and its header in one segment, then a file entry, and
+ * after the last member one segment with the end blocks and record padding.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto"
+import { crc64Bytes } from "../../src/Crc64.ts"
+import type { Crc64Engine } from "../../src/Crc64Wasm.ts"
+import { encodeEntry, EntryType } from "../../src/TarSplit.ts"
+
+const BLOCK = 512
+const RECORD = 10240
+
+export interface MemberHeader {
+  readonly name: string
+  readonly mode: number
+  readonly type: "file" | "directory" | "symlink" | "hardlink"
+  readonly size: number
+  readonly mtime: number
+  readonly linkName?: string
+}
+
+const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", directory: "5" } as const
+const utf8 = new TextEncoder()
+
+const octal = (value: number, width: number): string => value.toString(8).padStart(width - 1, "0") + "\0"
+
+/** A 512-byte GNU tar header (`ustar  \0` magic, as GNU tar writes). */
+export const tarHeader = (member: MemberHeader): Uint8Array => {
+  const header = new Uint8Array(BLOCK)
+  const put = (offset: number, text: string) => header.set(utf8.encode(text), offset)
+  const name = utf8.encode(member.name)
+  if (name.length > 100) throw new Error(`name too long for this generator: ${member.name}`)
+  header.set(name, 0)
+  put(100, octal(member.mode & 0o7777, 8))
+  put(108, octal(0, 8))
+  put(116, octal(0, 8))
+  put(124, octal(member.size, 12))
+  put(136, octal(member.mtime, 12))
+  put(148, "        ")
+  put(156, TYPEFLAG[member.type])
+  if (member.linkName !== undefined) put(157, member.linkName)
+  put(257, "ustar  \0")
+  put(265, "root")
+  put(297, "root")
+  let sum = 0
+  for (const byte of header) sum += byte
+  put(148, sum.toString(8).padStart(6, "0") + "\0 ")
+  return header
+}
+
+/** Builds one layer's tar stream in a hash while recording its tar-split metadata. */
+export class TarRecorder {
+  readonly sha: Hash = createHash("sha256")
+  /** JSON lines of the tar-split metadata. */
+  readonly lines: Array<string> = []
+  /** Sum of the members' sizes (Docker's layer size). */
+  size = 0
+  tarBytes = 0
+  private pendingPadding = 0
+
+  constructor(private readonly engine: Crc64Engine) {}
+
+  /** Adds a member; `content` yields the file's bytes for regular files. */
+  add(member: MemberHeader, content?: (sink: (chunk: Uint8Array) => void) => void): void {
+    const header = tarHeader(member)
+    const segment = new Uint8Array(this.pendingPadding + BLOCK)
+    segment.set(header, this.pendingPadding)
+    this.emitSegment(segment)
+    let crc = 0n
+    let written = 0
+    if (member.size > 0 && content !== undefined) {
+      content((chunk) => {
+        this.sha.update(chunk)
+        crc = this.engine.updateBytes(crc, chunk)
+        written += chunk.length
+      })
+      if (written !== member.size) throw new Error(`${member.name}: wrote ${written} bytes, header says ${member.size}`)
+    }
+    this.tarBytes += written
+    this.size += member.size
+    this.record({
+      type: EntryType.File,
+      name: utf8.encode(member.name),
+      size: member.size,
+      payload: member.size > 0 ? crc64Bytes(crc) : null,
+    })
+    this.pendingPadding = (BLOCK - (member.size % BLOCK)) % BLOCK
+  }
+
+  /**
+   * Ends the stream: padding and two zero blocks, then zeros up to a full
+   * 10240-byte record (as GNU tar). tar-split records these as two segments:
+   * what its tar reader consumed at the end, then the unread remainder.
+   */
+  finish(): void {
+    this.emitSegment(new Uint8Array(this.pendingPadding + 2 * BLOCK))
+    this.emitSegment(new Uint8Array((RECORD - (this.tarBytes % RECORD)) % RECORD))
+    this.pendingPadding = 0
+  }
+
+  private emitSegment(bytes: Uint8Array): void {
+    this.sha.update(bytes)
+    this.tarBytes += bytes.length
+    this.record({ type: EntryType.Segment, payload: bytes })
+  }
+
+  private record(entry: Parameters<typeof encodeEntry>[0]): void {
+    this.lines.push(encodeEntry(entry, this.lines.length))
+  }
+}
