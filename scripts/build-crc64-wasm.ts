@@ -1,3 +1,4 @@
+// deno-fmt-ignore-file -- the assembly below is laid out one wasm instruction group per line, which fmt would explode.
 /**
  * Emits the CRC-64/ISO WebAssembly kernel and writes it, as TypeScript, to
  * `src/Crc64Wasm.bytes.ts`, so the binary we ship always comes from a source
@@ -168,35 +169,24 @@ const lookupByteOfWord = (word: number, shift: number, slice: number): Code => [
   ...load64(slice * TABLE_BYTES),
 ]
 
-/** Pushes `table[slice][memory[ptr + offset]]`: bytes past the first 8 of a step do not mix with the CRC. */
-const lookupByteOfInput = (ptr: number, offset: number, slice: number): Code => [
-  ...get(ptr), ...load8(offset), ...i32Constant(3), op.i32Shl, ...load64(slice * TABLE_BYTES),
-]
-
-/** How bytes beyond the first 8 of a slicing-by-16 step reach their table index. */
-export type FarBytes = "words" | "bytes"
-
 /**
  * `update(crc, ptr, len)`: one slicing step per `slices` bytes, then one byte
  * at a time. The first 8 bytes of a step are XORed with the CRC (little
  * endian, as the reflected CRC consumes them); the rest index tables directly.
  */
-const updateFunction = (slices: number, farBytes: FarBytes): Code => {
+const updateFunction = (slices: number): Code => {
   const CRC = 0, PTR = 1, LEN = 2, END = 3, W0 = 4, W1 = 5, W2 = 6, W3 = 7, MIXED = 8
   const invert = [...get(CRC), ...i64Constant(-1), op.i64Xor, ...set(CRC)]
   const lookups: Code = []
   const words = [W0, W1, W2, W3]
   for (let byte = 0; byte < slices; byte++) {
     const slice = slices - 1 - byte
-    const lookup = byte >= 8 && farBytes === "bytes"
-      ? lookupByteOfInput(PTR, byte, slice)
-      : lookupByteOfWord(words[byte >> 2]!, (byte & 3) * 8, slice)
-    lookups.push(...lookup, ...(byte > 0 ? [op.i64Xor] : []))
+    lookups.push(...lookupByteOfWord(words[byte >> 2]!, (byte & 3) * 8, slice), ...(byte > 0 ? [op.i64Xor] : []))
   }
   const readWords: Code = [
     ...get(CRC), ...get(PTR), ...load64(0), op.i64Xor, op.localTee, MIXED, op.i32WrapI64, ...set(W0),
     ...get(MIXED), ...i64Constant(32), op.i64ShrU, op.i32WrapI64, ...set(W1),
-    ...(slices === 16 && farBytes === "words"
+    ...(slices === 16
       ? [...get(PTR), ...load32(8), ...set(W2), ...get(PTR), ...load32(12), ...set(W3)]
       : []),
   ]
@@ -225,7 +215,7 @@ const updateFunction = (slices: number, farBytes: FarBytes): Code => {
 }
 
 /** The module's bytes, for `slices` of 8 or 16 (the shipped one is the default). */
-export const crc64WasmModule = (slices: number = DEFAULT_SLICES, farBytes: FarBytes = "words"): Uint8Array => {
+export const crc64WasmModule = (slices: number = DEFAULT_SLICES): Uint8Array<ArrayBuffer> => {
   if (slices !== 8 && slices !== 16) throw new RangeError(`slices must be 8 or 16, got ${slices}`)
   const initType = [0x60, 0, 0]
   const updateType = [0x60, 3, i64, i32, i32, 1, i64]
@@ -240,7 +230,7 @@ export const crc64WasmModule = (slices: number = DEFAULT_SLICES, farBytes: FarBy
       [...utf8Name("init"), 0x00, 0],
       [...utf8Name("update"), 0x00, 1],
     ])),
-    ...section(10, vector([initFunction(slices), updateFunction(slices, farBytes)])),
+    ...section(10, vector([initFunction(slices), updateFunction(slices)])),
   ])
 }
 
@@ -251,6 +241,7 @@ export const crc64WasmSource = (): string => {
   for (let i = 0; i < bytes.length; i += 24) lines.push("  " + Array.from(bytes.subarray(i, i + 24)).join(", ") + ",")
   return [
     "// GENERATED FILE, do not edit: written by scripts/build-crc64-wasm.ts (`bun scripts/build-crc64-wasm.ts`).",
+    "// deno-fmt-ignore-file",
     `/** The CRC-64/ISO slicing-by-${DEFAULT_SLICES} WebAssembly module (${bytes.length} bytes; tables are built by its \`init\`). */`,
     "export const crc64WasmBytes: Uint8Array<ArrayBuffer> = new Uint8Array([",
     ...lines,

@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { type Crc64Engine, makeCrc64Engine } from "./Crc64Wasm.ts"
 
 /** The reflected ISO 3309 polynomial, high and low 32-bit halves. */
 const POLY_HI = 0xd8000000
@@ -73,7 +74,7 @@ export const crc64UpdateJs = (crc: bigint, data: Uint8Array): bigint => {
   return (BigInt(~hi >>> 0) << 32n) | BigInt(~lo >>> 0)
 }
 
-/** Slicing tables as 64-bit values (`tables[k * 256 + byte]`), for the WebAssembly kernel. */
+/** Slicing tables as 64-bit values (`tables[k * 256 + byte]`); tests check the wasm-built tables against them. */
 export const crc64Tables = (slices: number): BigUint64Array => {
   const out = new BigUint64Array(256 * slices)
   for (let n = 0; n < 256; n++) out[n] = (BigInt(tableHi[n]!) << 32n) | BigInt(tableLo[n]!)
@@ -86,11 +87,22 @@ export const crc64Tables = (slices: number): BigUint64Array => {
   return out
 }
 
+/** The engine behind `crc64Update`, made on first use so importing this module costs nothing. */
+let sharedEngine: Crc64Engine | undefined
+
 /**
- * Continues a CRC-64/ISO over `data`. This is the plain reference; hot loops
- * use a `Crc64Engine` (`Crc64Wasm.ts`), which is about twice as fast.
+ * Continues a CRC-64/ISO over `data`, in WebAssembly (1.8x to 3x the speed
+ * of `crc64UpdateJs`), or in plain JavaScript where WebAssembly is
+ * unavailable. Hot loops that read files should own a `Crc64Engine` and read
+ * into its buffer instead, which saves the copy.
  */
-export const crc64Update: (crc: bigint, data: Uint8Array) => bigint = crc64UpdateJs
+export const crc64Update = (crc: bigint, data: Uint8Array): bigint => {
+  if (sharedEngine === undefined) {
+    if (typeof WebAssembly === "undefined") return crc64UpdateJs(crc, data)
+    sharedEngine = makeCrc64Engine()
+  }
+  return sharedEngine.updateBytes(crc, data)
+}
 
 /** CRC-64/ISO of `data`. */
 export const crc64 = (data: Uint8Array): bigint => crc64Update(0n, data)

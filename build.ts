@@ -1,0 +1,37 @@
+/**
+ * Builds the standalone executables with `bun build --compile`:
+ * `dist/cas-migrator` (linux-x64, glibc) and `dist/cas-migrator-musl`
+ * (linux-x64, musl). The worker entry points are compiled in as extra
+ * entry points, so the binary needs nothing beside it.
+ *
+ *   bun build.ts [--only glibc|musl]
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import process from "node:process"
+
+const root = path.dirname(new URL(import.meta.url).pathname)
+const entryPoints = ["src/cli/main.ts", "src/HashWorker.ts", "src/CrcLaneWorker.ts"]
+const targets = [
+  { name: "glibc", target: "bun-linux-x64", outfile: "dist/cas-migrator" },
+  { name: "musl", target: "bun-linux-x64-musl", outfile: "dist/cas-migrator-musl" },
+] as const
+
+const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined
+fs.mkdirSync(path.join(root, "dist"), { recursive: true })
+for (const { name, target, outfile } of targets) {
+  if (only !== undefined && only !== name) continue
+  const result = spawnSync(
+    process.execPath,
+    ["build", "--compile", "--minify", `--target=${target}`, ...entryPoints, "--outfile", outfile],
+    { cwd: root, stdio: "inherit" },
+  )
+  if (result.status !== 0) {
+    process.stderr.write(`Cannot build ${outfile} (${target}): bun exited with ${result.status}\n`)
+    process.exit(1)
+  }
+  process.stderr.write(`built ${outfile} (${target}, ${(fs.statSync(path.join(root, outfile)).size / 1e6).toFixed(0)} MB)\n`)
+}

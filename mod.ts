@@ -1,0 +1,33 @@
+/**
+ * cas-migrator's public API: the pieces the CLI is made of, for programs and
+ * for storage driver plugins.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { checksums, HashPool, builtinDrivers } from "./mod.ts"
+ *
+ * const pool = new HashPool({ workers: 2, lanes: true })
+ * const report = await Effect.runPromise(
+ *   checksums({ root: "/var/lib/docker", pool, concurrency: 4 }).pipe(
+ *     Effect.provide(builtinDrivers.overlay!("/var/lib/docker")),
+ *   ),
+ * )
+ * pool.close()
+ * ```
+ * @module
+ */
+export { builtinDrivers, type DriverPlugin } from "./plugins/index.ts"
+export { checksums, type ChecksumsReport, type LayerReport, TarSplitError } from "./src/Checksums.ts"
+export { crc64, crc64Bytes, crc64Update } from "./src/Crc64.ts"
+export { type Crc64Engine, makeCrc64Engine } from "./src/Crc64Wasm.ts"
+export { directoryDriver, type DirectoryLayout } from "./src/DirectoryDriver.ts"
+export { chooseDriver, RootError } from "./src/DockerRoot.ts"
+export { HashPool, type HashOutcome } from "./src/HashPool.ts"
+export { HelperFileError } from "./src/HelperFiles.ts"
+export * from "./src/Ids.ts"
+export { LayerPathError, LayerRoot } from "./src/LayerPath.ts"
+export { GraphError, listGraph, readParent } from "./src/LegacyGraph.ts"
+export { DRIVER_NAMES, DriverError, type DriverName, type LayerView, StorageDriver } from "./src/StorageDriver.ts"
+export { decodeEntry, encodeEntry, type TarSplitEntry } from "./src/TarSplit.ts"
+export { type Assembled, AssembleFailure, assembleLayer } from "./src/TarSplitAssembler.ts"

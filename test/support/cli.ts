@@ -1,0 +1,95 @@
+/**
+ * Runs the CLI as a separate process on the runtime the tests run on, and
+ * builds test graphs.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import process from "node:process"
+
+export const repo = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..")
+const main = path.join(repo, "src/cli/main.ts")
+const deno = (globalThis as { readonly Deno?: { execPath(): string } }).Deno
+
+/** The command line that runs the CLI on this runtime. */
+export const cliCommand = (args: ReadonlyArray<string>): [string, Array<string>] =>
+  deno !== undefined ? [deno.execPath(), ["run", "-A", main, ...args]] : [process.execPath, [main, ...args]]
+
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export const runCli = (args: ReadonlyArray<string>): CliResult => {
+  const [command, argv] = cliCommand(args)
+  const result = spawnSync(command, argv, { encoding: "utf8", maxBuffer: 64 << 20 })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** Starts the CLI without waiting (for kill tests). */
+export const startCli = (args: ReadonlyArray<string>): ChildProcess => {
+  const [command, argv] = cliCommand(args)
+  return spawn(command, argv, { stdio: "ignore" })
+}
+
+export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cas-migrator-${prefix}-`))
+
+/** Builds a graph with scripts/make-graph.ts; returns the expected layers. */
+export const makeGraph = (out: string, driver: string, extra: ReadonlyArray<string> = []) => {
+  const expect = `${out}.expect.json`
+  const runtime = deno !== undefined ? [deno.execPath(), "run", "-A"] : [process.execPath]
+  const result = spawnSync(
+    runtime[0]!,
+    [...runtime.slice(1), path.join(repo, "scripts/make-graph.ts"), "--out", out, "--driver", driver, "--expect", expect, ...extra],
+    { encoding: "utf8" },
+  )
+  if (result.status !== 0) throw new Error(`make-graph failed: ${result.stderr}`)
+  return JSON.parse(fs.readFileSync(expect, "utf8")) as {
+    readonly layers: ReadonlyArray<{ readonly id: string; readonly parent?: string; readonly diffId: string; readonly size: number }>
+  }
+}
+
+/** Every path under `root` with its type, mode, size, inode, mtime and content hash. */
+export const snapshot = (root: string): Map<string, string> => {
+  const out = new Map<string, string>()
+  const walk = (dir: string) => {
+    for (const name of fs.readdirSync(dir).sort()) {
+      const full = path.join(dir, name)
+      const stat = fs.lstatSync(full)
+      let content = ""
+      if (stat.isFile()) content = createHash("sha256").update(fs.readFileSync(full)).digest("hex")
+      if (stat.isSymbolicLink()) content = fs.readlinkSync(full)
+      const mtime = stat.isDirectory() ? "" : String(stat.mtimeMs)
+      out.set(path.relative(root, full), `${stat.mode.toString(8)} ${stat.size} ${stat.ino} ${mtime} ${content}`)
+      if (stat.isDirectory()) walk(full)
+    }
+  }
+  walk(root)
+  return out
+}
+
+/** Paths whose snapshot entry differs (added, removed or changed). */
+export const changedPaths = (before: Map<string, string>, after: Map<string, string>): Array<string> => {
+  const changed = new Set<string>()
+  for (const [key, value] of before) if (after.get(key) !== value) changed.add(key)
+  for (const key of after.keys()) if (!before.has(key)) changed.add(key)
+  return [...changed].sort()
+}
+
+export const isRoot = process.getuid?.() === 0
+
+/** Extracts a golden fixture as its README says (needs root for owners, devices and xattrs). */
+export const extractGolden = (driver: string): string => {
+  const root = tempDir(`golden-${driver}`)
+  const fixture = path.join(repo, "../shared/goldens", driver, "fixture.tar.gz")
+  const result = spawnSync("tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpzf", fixture, "-C", root], {
+    encoding: "utf8",
+  })
+  if (result.status !== 0) throw new Error(`Cannot extract ${fixture}: ${result.stderr}`)
+  return root
+}
