@@ -6,7 +6,10 @@
  *
  *   bun scripts/bench.ts [--graph DIR] [--jobs N]      (npm run bench)
  *
- * Without --graph it builds (once) an aufs graph in $TMPDIR/cas-migrator-bench.
+ * Without --graph it builds (once) two aufs graphs in $TMPDIR: a mixed one
+ * (6 layers, 1.3 GB) and one whose single layer is 600 MB (the case where only
+ * the CRC lane can keep a second core busy). Each is hashed with and without
+ * CRC lanes.
  *
  * @module
  */
@@ -29,18 +32,29 @@ const { values } = parseArgs({
 const jobs = Number(values.jobs ?? os.availableParallelism())
 const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
 
-const graph = values.graph ?? path.join(os.tmpdir(), "cas-migrator-bench")
-if (values.graph === undefined && !fs.existsSync(path.join(graph, "graph"))) {
-  fs.rmSync(graph, { recursive: true, force: true })
-  process.stderr.write(`building a 1.3 GB ${values.driver} graph in ${graph} ...\n`)
+/** Builds a generated graph once and reuses it. */
+const generated = (name: string, args: Array<string>): string => {
+  const dir = path.join(os.tmpdir(), name)
+  if (fs.existsSync(path.join(dir, "graph"))) return dir
+  fs.rmSync(dir, { recursive: true, force: true })
+  process.stderr.write(`building ${dir} ...\n`)
   const made = spawnSync(process.execPath, [
-    path.join(repo, "scripts/make-graph.ts"), "--out", graph, "--driver", values.driver!,
-    "--size", "1280MiB", "--layers", "6", "--big-files", "4", "--big-size", "160MiB", "--seed", "7",
+    path.join(repo, "scripts/make-graph.ts"), "--out", dir, "--driver", values.driver!, "--seed", "7", ...args,
   ], { stdio: ["ignore", "ignore", "inherit"] })
   if (made.status !== 0) process.exit(2)
+  return dir
 }
 
-const removeHelpers = () => {
+const graphs = values.graph !== undefined ? [["given", values.graph] as const] : [
+  ["mixed: 6 layers, ~40k small files + 4 x 160 MiB", generated("cas-migrator-bench", [
+    "--size", "1280MiB", "--layers", "6", "--big-files", "4", "--big-size", "160MiB",
+  ])] as const,
+  ["one 600 MB layer: small files + 2 x 256 MiB", generated("cas-migrator-bench-one-layer", [
+    "--size", "600MiB", "--layers", "1", "--big-files", "2", "--big-size", "256MiB",
+  ])] as const,
+]
+
+const removeHelpers = (graph: string) => {
   for (const id of fs.readdirSync(path.join(graph, "graph"))) {
     for (const name of [".migration-diffid", ".migration-size", ".migration-tardata"]) {
       fs.rmSync(path.join(graph, "graph", id, name), { force: true })
@@ -49,10 +63,10 @@ const removeHelpers = () => {
 }
 
 /** One `checksums` pass in this process (workers are threads, so resource usage covers them). */
-const measure = async () => {
-  removeHelpers()
+const measure = async (graph: string, lanes: boolean) => {
+  removeHelpers(graph)
   let bytes = 0
-  const pool = new HashPool({ workers: jobs, lanes: true, onProgress: (n) => (bytes += n) })
+  const pool = new HashPool({ workers: jobs, lanes, onProgress: (n) => (bytes += n) })
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
   const driver = builtinDrivers[values.driver!]!(graph)
@@ -99,17 +113,23 @@ const shaCeiling = async (): Promise<number> => {
 }
 
 const runtime = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" ? "deno" : `bun ${process.versions.bun}`
-const totalBytes = fs.readdirSync(path.join(graph, "graph")).length
-process.stderr.write(`graph ${graph} (${totalBytes} layers), ${jobs} jobs, ${runtime}, ${os.cpus()[0]?.model}\n`)
-const cold = await measure()
-const warm = await measure()
-const ceiling = await shaCeiling()
-const rssMB = process.resourceUsage().maxRSS / 1024
+process.stderr.write(`${jobs} jobs, ${runtime}, ${os.availableParallelism()} x ${os.cpus()[0]?.model}\n`)
 const line = (label: string, run: { bytes: number; seconds: number; cpuPercent: number }) =>
-  `${label}: ${(run.bytes / MB).toFixed(0)} MB in ${run.seconds.toFixed(2)} s = ${(run.bytes / MB / run.seconds).toFixed(0)} MB/s, ` +
-  `CPU ${run.cpuPercent.toFixed(0)}% (of ${os.availableParallelism() * 100}%)`
-console.log(line("checksums run 1", cold))
-console.log(line("checksums run 2", warm))
-console.log(`native SHA-256 ceiling, ${os.availableParallelism()} cores: ${(ceiling / MB).toFixed(0)} MB/s`)
-console.log(`checksums / ceiling: ${((warm.bytes / warm.seconds / ceiling) * 100).toFixed(0)}%`)
-console.log(`peak RSS of this process (workers included): ${rssMB.toFixed(0)} MB`)
+  `${label.padEnd(62)} ${(run.bytes / MB).toFixed(0).padStart(5)} MB ${run.seconds.toFixed(2).padStart(6)} s ` +
+  `${(run.bytes / MB / run.seconds).toFixed(0).padStart(5)} MB/s  CPU ${run.cpuPercent.toFixed(0).padStart(3)}%`
+let best = 0
+for (const [label, graph] of graphs) {
+  await measure(graph, true) // warms the page cache
+  const withLanes = await measure(graph, true)
+  const withoutLanes = await measure(graph, false)
+  console.log(line(`${label}, CRC lanes`, withLanes))
+  console.log(line(`${label}, no lanes`, withoutLanes))
+  best = Math.max(best, withLanes.bytes / withLanes.seconds)
+  if (label.startsWith("mixed") || values.graph !== undefined) {
+    const ceiling = await shaCeiling()
+    console.log(`native SHA-256 ceiling, ${os.availableParallelism()} cores: ${(ceiling / MB).toFixed(0)} MB/s; ` +
+      `checksums (CRC lanes) = ${((withLanes.bytes / withLanes.seconds / ceiling) * 100).toFixed(0)}% of it`)
+  }
+}
+console.log(`peak RSS of this process (workers included): ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`)
+void best

@@ -5,10 +5,12 @@
  */
 import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
 
-/** Sent once to a layer worker: the shared memory of its CRC lane, if it has one. */
+/** Sent once to a layer worker: the shared memory of its CRC lane, if it has one, and the pool's idle count. */
 export interface WorkerInit {
   readonly kind: "init"
   readonly lane: SharedArrayBuffer | undefined
+  /** Int32 [0]: layer workers with nothing to do (see `HashPool`). */
+  readonly idleWorkers: SharedArrayBuffer
 }
 
 /** Hash one layer through its tar-split metadata. */

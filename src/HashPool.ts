@@ -42,6 +42,8 @@ export class HashPool {
   private readonly queue: Array<Pending> = []
   private nextJob = 0
   private closed = false
+  /** Int32 [0]: workers without a layer, read by the workers to decide whether to use their CRC lane. */
+  private readonly idleWorkers = new Int32Array(new SharedArrayBuffer(4))
 
   constructor(private readonly options: HashPoolOptions) {
     for (let i = 0; i < Math.max(1, options.workers); i++) {
@@ -55,9 +57,10 @@ export class HashPool {
         event.preventDefault()
         this.crash(slot, event.message)
       }
-      worker.postMessage({ kind: "init", lane: memory } satisfies ToWorker)
+      worker.postMessage({ kind: "init", lane: memory, idleWorkers: this.idleWorkers.buffer as SharedArrayBuffer } satisfies ToWorker)
       this.slots.push(slot)
     }
+    this.countIdle()
   }
 
   /** Hashes the layer whose metadata is `tarDataPath` over the files under `root`. */
@@ -90,6 +93,11 @@ export class HashPool {
       slot.busy = { job, resolve: pending.resolve }
       slot.worker.postMessage({ ...pending.request, job } satisfies ToWorker)
     }
+    this.countIdle()
+  }
+
+  private countIdle(): void {
+    Atomics.store(this.idleWorkers, 0, this.slots.filter((slot) => slot.busy === undefined).length)
   }
 
   private receive(slot: Slot, message: FromWorker): void {
@@ -100,6 +108,7 @@ export class HashPool {
     const busy = slot.busy
     if (busy === undefined || busy.job !== message.job) return
     slot.busy = undefined
+    this.countIdle()
     busy.resolve(
       message.kind === "hashed"
         ? { ok: true, sha256: message.sha256, size: message.size, tarBytes: message.tarBytes }

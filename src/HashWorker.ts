@@ -17,6 +17,7 @@ declare const self: {
 
 const engine = makeCrc64Engine()
 let lane: CrcLaneProducer | undefined
+let idleWorkers: Int32Array | undefined
 /** Layers arrive one at a time, but messages are queued so the order is kept even if one arrives early. */
 let queue: Promise<void> = Promise.resolve()
 
@@ -24,6 +25,7 @@ self.onmessage = (event) => {
   const message = event.data
   if (message.kind === "init") {
     lane = message.lane === undefined ? undefined : new CrcLaneProducer(message.lane)
+    idleWorkers = new Int32Array(message.idleWorkers)
     return
   }
   queue = queue.then(() => hash(message.job, message.tarDataPath, message.root))
@@ -36,6 +38,8 @@ const hash = async (job: number, tarDataPath: string, root: string): Promise<voi
       root: new LayerRoot(root),
       engine,
       lane,
+      // Another core has nothing to do: hand big files' CRC to the lane thread.
+      offloadNow: () => idleWorkers !== undefined && Atomics.load(idleWorkers, 0) > 0,
       onProgress: (bytes) => self.postMessage({ kind: "progress", job, bytes }),
     })
     self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })

@@ -163,8 +163,11 @@ export class LayerRoot {
 
   private openFailure(error: unknown, name: Uint8Array): LayerPathError {
     if (error instanceof SystemCallError) {
-      const problem = error.code === "ENOENT" || error.code === "ENOTDIR" ? "Missing" : "Unreadable"
-      return new LayerPathError(problem, `${decoder.decode(name)}: ${error.syscall}: ${error.code}`)
+      const where = decoder.decode(error.path)
+      if (error.code === "ENOENT" || error.code === "ENOTDIR") {
+        return new LayerPathError("Missing", `${decoder.decode(name)}: not in the layer (${where}: no such file)`)
+      }
+      return new LayerPathError("Unreadable", `${decoder.decode(name)}: cannot ${error.syscall} ${where}: ${error.code}`)
     }
     return new LayerPathError("Unreadable", `${decoder.decode(name)}: ${String(error)}`)
   }

@@ -64,8 +64,10 @@ export interface AssembleOptions {
   readonly root: LayerRoot
   /** Checksums the small files in this thread, straight from its input buffer. */
   readonly engine: Crc64Engine
-  /** When given, big files are checksummed by the lane thread. */
+  /** When given, big files may be checksummed by the lane thread... */
   readonly lane?: CrcLaneProducer | undefined
+  /** ...when this says a core is free (handing over costs more than it gains when all cores are busy). */
+  readonly offloadNow?: (() => boolean) | undefined
   /** Called now and then with the number of tar bytes hashed since the last call. */
   readonly onProgress?: ((bytes: number) => void) | undefined
 }
@@ -106,7 +108,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
 
   const readFile = (entry: TarSplitEntry, handle: FileHandle) => {
     const name = entryDisplayName(entry)
-    const viaLane = lane !== undefined && handle.size >= LANE_MIN_FILE
+    const viaLane = lane !== undefined && handle.size >= LANE_MIN_FILE && (options.offloadNow?.() ?? true)
     if (viaLane) {
       const file = nextLaneFile++
       laneFiles.set(file, name)

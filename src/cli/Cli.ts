@@ -99,7 +99,7 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
     const code = failed > 0 ? ExitCode.SomeFailed : ExitCode.Done
     yield* config.json
       ? Console.log(JSON.stringify(jsonSummary(config.root, driverName, report, progress, code), null, 2))
-      : Console.error(humanSummary(report, progress))
+      : Effect.sync(() => void process.stderr.write(humanSummary(report, progress) + "\n"))
     return code
   }).pipe(
     Effect.scoped,
