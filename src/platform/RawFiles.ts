@@ -32,8 +32,27 @@ export interface FileHandle {
   close(): void
 }
 
-/** The operations the layer reader needs, all synchronous and by byte path. */
+/** What `lstat` says of a path, with Go's `syscall.Stat_t` meanings. */
+export interface FileStat {
+  readonly kind: FileKind
+  /** Full `st_mode`: type and permission bits. */
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly size: number
+  readonly mtimeNs: bigint
+  readonly ino: bigint
+  readonly dev: bigint
+  readonly nlink: number
+  readonly rdev: bigint
+}
+
+/** The operations the layer reader and archiver need, all synchronous and by byte path. */
 export interface RawFiles {
+  /** `lstat(2)`, or `undefined` when nothing is there. */
+  lstat(path: Uint8Array): FileStat | undefined
+  /** Names in a directory (not `.` or `..`), as bytes, in no particular order. */
+  readdir(path: Uint8Array): Array<Uint8Array>
   /** Opens read-only without following a final symlink (ELOOP if it is one) and without blocking on FIFOs. */
   openNoFollow(path: Uint8Array): FileHandle
   /** `lstat`'s file type, or `undefined` when nothing is there. */
@@ -53,8 +72,38 @@ const errnoCode = (error: unknown): string =>
     ? error.code
     : "EIO"
 
+const asBuffer = (path: Uint8Array) => Buffer.from(path.buffer, path.byteOffset, path.byteLength)
+
 /** `node:fs` with `Buffer` paths. */
 const nodeFiles: RawFiles = {
+  lstat(path) {
+    try {
+      const stat = fs.lstatSync(asBuffer(path), { bigint: true })
+      return {
+        kind: kindOfMode(Number(stat.mode)),
+        mode: Number(stat.mode),
+        uid: Number(stat.uid),
+        gid: Number(stat.gid),
+        size: Number(stat.size),
+        mtimeNs: stat.mtimeNs,
+        ino: stat.ino,
+        dev: stat.dev,
+        nlink: Number(stat.nlink),
+        rdev: stat.rdev,
+      }
+    } catch (error) {
+      const code = errnoCode(error)
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined
+      throw new SystemCallError(code, "lstat", path)
+    }
+  },
+  readdir(path) {
+    try {
+      return fs.readdirSync(asBuffer(path), { encoding: "buffer" }).map((name) => new Uint8Array(name))
+    } catch (error) {
+      throw new SystemCallError(errnoCode(error), "readdir", path)
+    }
+  },
   openNoFollow(path) {
     let fd: number
     try {
@@ -107,7 +156,10 @@ interface DenoFfi {
   dlopen(path: string, symbols: Record<string, { parameters: ReadonlyArray<string>; result: string }>): {
     symbols: Record<string, (...args: ReadonlyArray<unknown>) => unknown>
   }
-  readonly UnsafePointerView: new (pointer: unknown) => { getInt32(offset?: number): number }
+  readonly UnsafePointerView: new (pointer: unknown) => {
+    getInt32(offset?: number): number
+    getArrayBuffer(length: number, offset?: number): ArrayBuffer
+  }
 }
 
 const ERRNO_NAMES: Record<number, string> = {
@@ -124,10 +176,14 @@ const makeLibcFiles = (deno: DenoFfi): RawFiles => {
     fstat: { parameters: ["i32", "buffer"], result: "i32" },
     lstat: { parameters: ["buffer", "buffer"], result: "i32" },
     readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+    opendir: { parameters: ["buffer"], result: "pointer" },
+    readdir: { parameters: ["pointer"], result: "pointer" },
+    closedir: { parameters: ["pointer"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   }).symbols
-  // struct stat: st_mode sits at 24 on x86_64 and 16 on aarch64; st_size at 48 on both.
-  const modeOffset = deno.build.arch === "aarch64" ? 16 : 24
+  // struct stat differs between x86_64 and aarch64 before st_size (48); the times sit at 72/88 on both.
+  const arm = deno.build.arch === "aarch64"
+  const modeOffset = arm ? 16 : 24
   const errno = (): string => {
     const value = new deno.UnsafePointerView(libc.__errno_location!()).getInt32()
     return ERRNO_NAMES[value] ?? `errno ${value}`
@@ -140,6 +196,47 @@ const makeLibcFiles = (deno: DenoFfi): RawFiles => {
   const stat = new Uint8Array(256)
   const statView = new DataView(stat.buffer)
   return {
+    lstat(path) {
+      if (Number(libc.lstat!(cPath(path), stat)) !== 0) {
+        const code = errno()
+        if (code === "ENOENT" || code === "ENOTDIR") return undefined
+        throw new SystemCallError(code, "lstat", path)
+      }
+      const mode = statView.getUint32(modeOffset, true)
+      return {
+        kind: kindOfMode(mode),
+        mode,
+        uid: statView.getUint32(arm ? 24 : 28, true),
+        gid: statView.getUint32(arm ? 28 : 32, true),
+        size: Number(statView.getBigInt64(48, true)),
+        mtimeNs: statView.getBigInt64(88, true) * 1_000_000_000n + statView.getBigInt64(96, true),
+        ino: statView.getBigUint64(8, true),
+        dev: statView.getBigUint64(0, true),
+        nlink: arm ? statView.getUint32(20, true) : Number(statView.getBigUint64(16, true)),
+        rdev: statView.getBigUint64(arm ? 32 : 40, true),
+      }
+    },
+    readdir(path) {
+      const dir = libc.opendir!(cPath(path))
+      if (dir === null) throw new SystemCallError(errno(), "opendir", path)
+      const names: Array<Uint8Array> = []
+      try {
+        for (;;) {
+          const entry = libc.readdir!(dir)
+          if (entry === null) break
+          // struct dirent: d_name starts at byte 19 and is NUL-terminated (at most 256 bytes).
+          const raw = new Uint8Array(new deno.UnsafePointerView(entry).getArrayBuffer(256, 19))
+          const nul = raw.indexOf(0)
+          const name = raw.slice(0, nul < 0 ? raw.length : nul)
+          if (!(name.length === 1 && name[0] === 0x2e) && !(name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)) {
+            names.push(name)
+          }
+        }
+      } finally {
+        libc.closedir!(dir)
+      }
+      return names
+    },
     openNoFollow(path) {
       const fd = Number(libc.open!(cPath(path), OPEN_FLAGS, 0))
       if (fd < 0) throw new SystemCallError(errno(), "open", path)
@@ -186,8 +283,23 @@ const choose = (path: Uint8Array): RawFiles => {
   return libcFiles
 }
 
+/** Deno's `node:fs` replaces bytes that are not UTF-8 in listed names with U+FFFD: list those through libc. */
+const lossyName = (name: Uint8Array): boolean => {
+  for (let i = 0; i + 2 < name.length; i++) {
+    if (name[i] === 0xef && name[i + 1] === 0xbf && name[i + 2] === 0xbd) return true
+  }
+  return false
+}
+
 /** Byte-path file access for this runtime. */
 export const rawFiles: RawFiles = {
+  lstat: (path) => choose(path).lstat(path),
+  readdir: (path) => {
+    const names = choose(path).readdir(path)
+    if (deno === undefined || !names.some(lossyName)) return names
+    libcFiles ??= makeLibcFiles(deno)
+    return libcFiles.readdir(path)
+  },
   openNoFollow: (path) => choose(path).openNoFollow(path),
   lstatKind: (path) => choose(path).lstatKind(path),
   readlink: (path) => choose(path).readlink(path),
