@@ -18,7 +18,7 @@
  * @module
  */
 export { builtinDrivers, type DriverPlugin } from "./plugins/index.ts"
-export { checksums, type ChecksumsReport, type LayerReport, TarSplitError } from "./src/Checksums.ts"
+export { checksums, type ChecksumsReport, FallbackError, type LayerReport } from "./src/Checksums.ts"
 export { crc64, crc64Bytes, crc64Update } from "./src/Crc64.ts"
 export { type Crc64Engine, makeCrc64Engine } from "./src/Crc64Wasm.ts"
 export { directoryDriver, type DirectoryLayout } from "./src/DirectoryDriver.ts"
@@ -31,3 +31,7 @@ export { GraphError, listGraph, readParent } from "./src/LegacyGraph.ts"
 export { DRIVER_NAMES, DriverError, type DriverName, type LayerView, StorageDriver } from "./src/StorageDriver.ts"
 export { decodeEntry, encodeEntry, type TarSplitEntry } from "./src/TarSplit.ts"
 export { type Assembled, AssembleFailure, assembleLayer } from "./src/TarSplitAssembler.ts"
+export { GoTarWriter, type TarHeader } from "./src/GoTarWriter.ts"
+export { changesBetween, writeChanges, writeTree } from "./src/LayerArchive.ts"
+export { type LayerFiles, regenerateLayer } from "./src/RegenerateLayer.ts"
+export { TarSplitRecorder } from "./src/TarSplitRecorder.ts"

@@ -9,6 +9,7 @@ import { directoryDriver } from "../src/DirectoryDriver.ts"
 export const layer = (graphRoot: string) =>
   directoryDriver({
     name: "aufs",
+    layerFiles: "aufs-diff",
     home: "aufs",
     listing: "diff",
     files: (id) => `diff/${id}`,

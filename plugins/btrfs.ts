@@ -10,6 +10,7 @@ import { directoryDriver } from "../src/DirectoryDriver.ts"
 export const layer = (graphRoot: string) =>
   directoryDriver({
     name: "btrfs",
+    layerFiles: "snapshot",
     home: "btrfs",
     listing: "subvolumes",
     files: (id) => `subvolumes/${id}`,

@@ -9,6 +9,7 @@ import { directoryDriver } from "../src/DirectoryDriver.ts"
 export const layer = (graphRoot: string) =>
   directoryDriver({
     name: "overlay",
+    layerFiles: "snapshot",
     home: "overlay",
     listing: ".",
     files: (id) => `${id}/root`,

@@ -8,6 +8,7 @@ import { directoryDriver } from "../src/DirectoryDriver.ts"
 export const layer = (graphRoot: string) =>
   directoryDriver({
     name: "vfs",
+    layerFiles: "snapshot",
     home: "vfs",
     listing: "dir",
     files: (id) => `dir/${id}`,

@@ -1,41 +1,37 @@
 /**
  * The `checksums` pass: for every layer of the legacy graph without helper
  * files, compute its diffID and size and write the helper files, as Docker's
- * `CalculateLayerChecksums` did. Layers that already have `.migration-diffid`
- * are trusted as they are. One bad layer never stops the others.
+ * `CalculateLayerChecksums` did: through tar-split when it can, else by
+ * regenerating the layer's tar from its files (the fallback). Layers that
+ * already have `.migration-diffid` are trusted as they are. One bad layer
+ * never stops the others.
  *
  * @module
  */
 import * as fs from "node:fs/promises"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
-import { writeHelperFiles } from "./HelperFiles.ts"
-import { diffIdFromHex, type GraphId } from "./Ids.ts"
+import { clearTemporaries, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
+import { diffIdFromHex, type GraphId, parseGraphId } from "./Ids.ts"
 import { graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
 import { StorageDriver } from "./StorageDriver.ts"
-import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
 
-/** The tar-split path failed for a layer. */
-export class TarSplitError extends Schema.TaggedError<TarSplitError>()("TarSplitError", {
+/** Neither tar-split nor regenerating the tar gave the layer's diffID. */
+export class FallbackError extends Schema.TaggedError<FallbackError>()("FallbackError", {
   layer: Schema.String,
-  reason: Schema.Literals([
-    "Unreadable",
-    "BadEntry",
-    "CrcMismatch",
-    "MissingFile",
-    "UnsafePath",
-    "NotRegularFile",
-    "ReadError",
-  ]),
+  reason: Schema.Literals(["ParentMissing", "RegenerateFailed"]),
   detail: Schema.String,
+  /** Why the tar-split path failed first. */
+  tarSplit: Schema.String,
 }) {
   override get message(): string {
-    return `Cannot compute diffID of layer ${this.layer} from tar-split: ${this.detail}`
+    return `Cannot compute diffID of layer ${this.layer}: tar-split failed (${this.tarSplit}) and so did ` +
+      `regenerating its tar: ${this.detail}`
   }
 }
 
 /** How a layer's helper files came to be. */
-export type ChecksumPath = "tarsplit" | "preexisting"
+export type ChecksumPath = "tarsplit" | "fallback" | "preexisting"
 
 /** The outcome for one layer, as `--json` prints it. */
 export type LayerReport =
@@ -45,6 +41,9 @@ export type LayerReport =
     readonly path: ChecksumPath
     readonly diffId: string
     readonly size: number
+    /** Why tar-split failed, when the tar was regenerated: the message, and its kind. */
+    readonly fallbackReason?: string
+    readonly fallbackKind?: string
   }
   | {
     readonly id: GraphId
@@ -97,18 +96,33 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
       yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
       return { id, status: "done", path: "preexisting", ...existing } satisfies LayerReport
     }
-    yield* readParent(options.root, id) // Docker read the parent first and failed the layer on a bad JSON.
+    const parent = yield* readParent(options.root, id) // Docker read it first: a bad JSON fails the layer.
+    yield* clearTemporaries(id, paths)
     const driver = yield* StorageDriver
     const outcome = yield* Effect.scoped(
       Effect.flatMap(driver.view(id), (view) => Effect.promise(() => options.pool.hash(paths.tarData, view.root))),
     )
-    if (!outcome.ok) {
-      return yield* new TarSplitError({ layer: id, reason: outcome.reason, detail: outcome.detail })
+    if (outcome.ok) {
+      const diffId = diffIdFromHex(outcome.sha256)
+      yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
+      yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
+      return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
     }
-    const diffId = diffIdFromHex(outcome.sha256)
-    yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
-    yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
-    return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
+    const fallbackReason = outcome.detail
+    yield* Effect.logWarning(`could not get checksum for ${id} with tar-split: ${fallbackReason}. Attempting fallback.`)
+    const regenerated = yield* regenerate(options, id, parent, fallbackReason)
+    const diffId = diffIdFromHex(regenerated.sha256)
+    yield* writeHelperFiles(id, paths, { diffId, size: regenerated.size, tarData: { kind: "written" } })
+    yield* Effect.logInfo(`calculated checksum for layer ${id} by regenerating its tar: ${diffId}`)
+    return {
+      id,
+      status: "done",
+      path: "fallback",
+      diffId,
+      size: regenerated.size,
+      fallbackReason,
+      fallbackKind: outcome.reason,
+    } satisfies LayerReport
   })
   return work.pipe(
     Effect.catch((error) =>
@@ -119,6 +133,38 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     ),
   )
 }
+
+/**
+ * The fallback: the layer's tar regenerated from its files (with its parent's
+ * for a child of a snapshot driver) as Docker 1.10's archiver wrote it. Its
+ * tar-split goes to a temporary file, removed again if anything fails.
+ */
+const regenerate = (options: ChecksumsOptions, id: GraphId, parent: string, tarSplit: string) =>
+  Effect.gen(function* () {
+    const driver = yield* StorageDriver
+    const paths = graphPaths(options.root, id)
+    const failed = (reason: FallbackError["reason"], detail: string) =>
+      new FallbackError({ layer: id, reason, detail, tarSplit })
+    const result = yield* Effect.scoped(Effect.gen(function* () {
+      const view = yield* driver.view(id)
+      let parentRoot: string | undefined
+      if (driver.layerFiles === "snapshot" && parent !== "") {
+        const parentId = parseGraphId(parent)
+        if (parentId === undefined) return yield* failed("ParentMissing", `parent ${JSON.stringify(parent)} is not a layer ID`)
+        parentRoot = (yield* Effect.mapError(driver.view(parentId), (error) => failed("ParentMissing", error.message))).root
+      }
+      return yield* Effect.promise(() =>
+        options.pool.regenerate({
+          root: view.root,
+          parentRoot,
+          layerFiles: driver.layerFiles,
+          tarDataOut: temporaryTarData(paths),
+        })
+      )
+    }))
+    if (!result.ok) return yield* failed("RegenerateFailed", result.detail)
+    return result
+  }).pipe(Effect.tapError(() => Effect.promise(() => fs.rm(temporaryTarData(graphPaths(options.root, id)), { force: true }))))
 
 /** A layer with `.migration-diffid` is done (Docker's check is this `lstat`); its values are reported as found. */
 const readExisting = async (paths: ReturnType<typeof graphPaths>) => {

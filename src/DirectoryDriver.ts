@@ -9,10 +9,12 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "./Ids.ts"
+import type { LayerFiles } from "./RegenerateLayer.ts"
 import { DriverError, StorageDriver } from "./StorageDriver.ts"
 
 export interface DirectoryLayout {
   readonly name: string
+  readonly layerFiles: LayerFiles
   /** Directory under the Docker root that holds the driver's data (`aufs`, `vfs`, ...). */
   readonly home: string
   /** Directory, relative to `home`, whose entries are the layer IDs. */
@@ -43,6 +45,7 @@ export const directoryDriver = (layout: DirectoryLayout, graphRoot: string): Lay
 
   return Layer.succeed(StorageDriver, {
     name: layout.name,
+    layerFiles: layout.layerFiles,
     layers: Effect.tryPromise({
       try: () => fs.readdir(path.join(home, layout.listing)),
       catch: (error) => failure("Unreadable", `${path.join(home, layout.listing)}: ${describe(error)}`),

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { RegenerateRequest } from "./RegenerateLayer.ts"
 import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
 
 /** Sent once to a layer worker: the shared memory of its CRC lane, if it has one, and the pool's idle count. */
@@ -22,9 +23,18 @@ export interface HashRequest {
   readonly root: string
 }
 
-export type ToWorker = WorkerInit | HashRequest
+/** Regenerate one layer's tar from its files (the fallback path). */
+export interface RegenerateJob extends RegenerateRequest {
+  readonly kind: "regenerate"
+  readonly job: number
+}
+
+export type ToWorker = WorkerInit | HashRequest | RegenerateJob
+
+/** Why a job failed: a tar-split reason, or the regeneration itself. */
+export type JobFailureReason = AssembleFailureReason | "RegenerateFailed"
 
 export type FromWorker =
   | { readonly kind: "progress"; readonly job: number; readonly bytes: number }
   | { readonly kind: "hashed"; readonly job: number; readonly sha256: string; readonly size: number; readonly tarBytes: number }
-  | { readonly kind: "failed"; readonly job: number; readonly reason: AssembleFailureReason; readonly detail: string }
+  | { readonly kind: "failed"; readonly job: number; readonly reason: JobFailureReason; readonly detail: string }

@@ -5,13 +5,13 @@
  * @module
  */
 import { makeLaneMemory, stopLane } from "./CrcLane.ts"
-import type { FromWorker, ToWorker } from "./HashJob.ts"
-import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
+import type { FromWorker, JobFailureReason, ToWorker } from "./HashJob.ts"
+import type { RegenerateRequest } from "./RegenerateLayer.ts"
 
 /** What hashing one layer gave. */
 export type HashOutcome =
   | { readonly ok: true; readonly sha256: string; readonly size: number; readonly tarBytes: number }
-  | { readonly ok: false; readonly reason: AssembleFailureReason; readonly detail: string }
+  | { readonly ok: false; readonly reason: JobFailureReason; readonly detail: string }
 
 export interface HashPoolOptions {
   /** Layers hashed at once. */
@@ -22,8 +22,10 @@ export interface HashPoolOptions {
   readonly onProgress?: ((bytes: number) => void) | undefined
 }
 
+type JobRequest = ToWorker extends infer T ? T extends { job: number } ? Omit<T, "job"> : never : never
+
 interface Pending {
-  readonly request: Omit<Extract<ToWorker, { kind: "hash" }>, "job">
+  readonly request: JobRequest
   readonly resolve: (outcome: HashOutcome) => void
 }
 
@@ -65,9 +67,18 @@ export class HashPool {
 
   /** Hashes the layer whose metadata is `tarDataPath` over the files under `root`. */
   hash(tarDataPath: string, root: string): Promise<HashOutcome> {
+    return this.submit({ kind: "hash", tarDataPath, root })
+  }
+
+  /** Regenerates the layer's tar from its files (the fallback path), writing its tar-split to `request.tarDataOut`. */
+  regenerate(request: RegenerateRequest): Promise<HashOutcome> {
+    return this.submit({ kind: "regenerate", ...request })
+  }
+
+  private submit(request: JobRequest): Promise<HashOutcome> {
     if (this.closed) return Promise.reject(new Error("Cannot hash a layer: the worker pool is closed"))
     return new Promise((resolve) => {
-      this.queue.push({ request: { kind: "hash", tarDataPath, root }, resolve })
+      this.queue.push({ request, resolve })
       this.dispatch()
     })
   }

@@ -6,8 +6,9 @@
  */
 import { CrcLaneProducer } from "./CrcLane.ts"
 import { makeCrc64Engine } from "./Crc64Wasm.ts"
-import type { FromWorker, ToWorker } from "./HashJob.ts"
+import type { FromWorker, RegenerateJob, ToWorker } from "./HashJob.ts"
 import { LayerRoot } from "./LayerPath.ts"
+import { regenerateLayer } from "./RegenerateLayer.ts"
 import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
 
 declare const self: {
@@ -28,7 +29,24 @@ self.onmessage = (event) => {
     idleWorkers = new Int32Array(message.idleWorkers)
     return
   }
-  queue = queue.then(() => hash(message.job, message.tarDataPath, message.root))
+  queue = queue.then(() =>
+    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root) : regenerate(message)
+  )
+}
+
+const regenerate = (request: RegenerateJob): void => {
+  const job = request.job
+  try {
+    const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }))
+    self.postMessage({ kind: "hashed", job, ...result })
+  } catch (error) {
+    self.postMessage({
+      kind: "failed",
+      job,
+      reason: "RegenerateFailed",
+      detail: error instanceof Error ? error.message : String(error),
+    })
+  }
 }
 
 const hash = async (job: number, tarDataPath: string, root: string): Promise<void> => {

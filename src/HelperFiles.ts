@@ -29,8 +29,24 @@ const TMP = ".tmp"
 /** Docker wrote these with `ioutil.WriteFile(..., 0600)` (the umask applies, as it did for Docker). */
 const HELPER_MODE = 0o600
 
-/** Where `.migration-tardata` comes from: a hard link of the pulled tar-split file, as Docker made it. */
-export type TarDataSource = { readonly kind: "link"; readonly from: string }
+/**
+ * Where `.migration-tardata` comes from: a hard link of the pulled tar-split
+ * file (the tar-split path, as Docker made it), or the metadata recorded while
+ * regenerating, already written to `temporaryTarData(paths)` (the fallback).
+ */
+export type TarDataSource = { readonly kind: "link"; readonly from: string } | { readonly kind: "written" }
+
+/** Where the fallback writes `.migration-tardata` before it is renamed into place. */
+export const temporaryTarData = (paths: Paths): string => paths.migrationTarData + TMP
+
+/** Removes leftovers of a run killed mid-write; they hold nothing a re-run needs. */
+export const clearTemporaries = (layer: string, paths: Paths): Effect.Effect<void, HelperFileError> =>
+  Effect.tryPromise({
+    try: async () => {
+      for (const file of [paths.migrationTarData, paths.size, paths.diffId]) await fs.rm(file + TMP, { force: true })
+    },
+    catch: (error) => new HelperFileError({ layer, path: paths.dir, detail: errorText(error) }),
+  })
 
 /** Writes `.migration-tardata`, `.migration-size`, then `.migration-diffid`. */
 export const writeHelperFiles = (
@@ -40,8 +56,8 @@ export const writeHelperFiles = (
 ): Effect.Effect<void, HelperFileError> =>
   Effect.tryPromise({
     try: async () => {
-      await removeStaleTemporaries(paths)
-      await linkAtomically(result.tarData.from, paths.migrationTarData)
+      if (result.tarData.kind === "link") await linkAtomically(result.tarData.from, paths.migrationTarData)
+      else await at(paths.migrationTarData, () => fs.rename(temporaryTarData(paths), paths.migrationTarData))
       await writeAtomically(paths.size, String(result.size), false)
       await writeAtomically(paths.diffId, result.diffId, true)
     },
@@ -52,13 +68,6 @@ export const writeHelperFiles = (
         detail: errorText(error instanceof PathError ? error.cause : error),
       }),
   })
-
-/** Leftovers of a run killed mid-write; they hold nothing a re-run needs. */
-const removeStaleTemporaries = async (paths: Paths) => {
-  for (const file of [paths.migrationTarData, paths.size, paths.diffId]) {
-    await fs.rm(file + TMP, { force: true })
-  }
-}
 
 class PathError extends Error {
   constructor(readonly path: string, override readonly cause: unknown) {

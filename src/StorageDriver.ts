@@ -18,6 +18,7 @@
  */
 import { Context, type Effect, Schema, type Scope } from "effect"
 import type { GraphId } from "./Ids.ts"
+import type { LayerFiles } from "./RegenerateLayer.ts"
 
 /** The storage drivers of Docker <= 1.9. */
 export const DRIVER_NAMES = ["aufs", "overlay", "btrfs", "zfs", "devicemapper", "vfs"] as const
@@ -46,6 +47,8 @@ export class DriverError extends Schema.TaggedError<DriverError>()("DriverError"
 /** A storage driver plugin. */
 export class StorageDriver extends Context.Service<StorageDriver, {
   readonly name: DriverName | string
+  /** What a layer's view holds: its own changes (aufs) or its whole root; decides how its tar is regenerated. */
+  readonly layerFiles: LayerFiles
   /** Graph IDs that have data in this driver. */
   readonly layers: Effect.Effect<ReadonlyArray<GraphId>, DriverError>
   /** Whether the driver holds data for `id` (Docker's `Exists`). */
