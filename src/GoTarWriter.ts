@@ -11,11 +11,16 @@
  * - whole-second mtimes (0 outside 1970..2242), no atime/ctime, padding to
  *   512 bytes, two zero blocks at the end and no record padding.
  *
- * Output goes to a `TarSplitRecorder`, which hashes it and records tar-split.
+ * Output goes to a `TarSink` (a `TarSplitRecorder` hashes it and records tar-split).
  *
  * @module
  */
-import type { TarSplitRecorder } from "./TarSplitRecorder.ts"
+/** Where the writer's bytes go (a `TarSplitRecorder`): structure, entry boundaries (as a tar reader names them) and content. */
+export interface TarSink {
+  raw(bytes: Uint8Array): void
+  beginEntry(name: Uint8Array, size: number): void
+  content(bytes: Uint8Array): void
+}
 
 const BLOCK = 512
 const NAME_SIZE = 100
@@ -125,7 +130,7 @@ export class GoTarWriter {
   private remaining = 0
   private padding = 0
 
-  constructor(private readonly out: TarSplitRecorder, private readonly pid: number) {}
+  constructor(private readonly out: TarSink, private readonly pid: number) {}
 
   /** Writes the header(s) of a member; its content follows through `write`. */
   writeHeader(header: TarHeader): void {

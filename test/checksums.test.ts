@@ -20,6 +20,8 @@ interface Report {
     readonly size?: number
     readonly reason?: string
     readonly error?: string
+    readonly fallbackReason?: string
+    readonly fallbackKind?: string
   }>
   readonly ignored: ReadonlyArray<string>
 }
@@ -101,19 +103,20 @@ test("runs killed with SIGKILL at random moments, then re-run, end with the file
   assert.deepEqual(got, helpers(reference))
 })
 
-test("bad input fails that layer only, with a clear error naming it, and the run goes on", () => {
+test("bad input: broken tar-split falls back with its reason; what Docker could not read fails that layer only", () => {
   const root = path.join(tempDir("bad"), "docker")
-  const { layers } = makeGraph(root, "vfs", ["--size", "2MiB", "--layers", "8"])
-  const [truncated, garbage, badJson, missingDir, escaping, notRegular, symlinkOut, good] = layers.map((l) => l.id)
+  const { layers } = makeGraph(root, "vfs", ["--size", "2MiB", "--layers", "9"])
+  const [truncated, garbage, badJson, missingDir, parentGone, escaping, notRegular, symlinkOut, good] = layers.map((l) => l.id)
   const graph = (id: string | undefined, file: string) => path.join(root, "graph", id!, file)
+  const layerRoot = (id: string | undefined) => path.join(root, "vfs/dir", id!)
   const tarData = fs.readFileSync(graph(truncated, "tar-data.json.gz"))
   fs.writeFileSync(graph(truncated, "tar-data.json.gz"), tarData.subarray(0, tarData.length >> 1))
   fs.writeFileSync(graph(garbage, "tar-data.json.gz"), gzipSync("this is not json\n"))
   fs.writeFileSync(graph(badJson, "json"), "{not json")
-  fs.rmSync(path.join(root, "vfs/dir", missingDir!), { recursive: true })
+  fs.rmSync(layerRoot(missingDir), { recursive: true })
+  fs.writeFileSync(graph(parentGone, "tar-data.json.gz"), gzipSync("garbage\n")) // its parent is missingDir
   const entry = (name: string) => `{"type":1,"name":"${name}","size":3,"payload":"AAAAAAAAAAA=","position":0}\n`
   fs.writeFileSync(graph(escaping, "tar-data.json.gz"), gzipSync(entry("../../../../etc/passwd")))
-  const layerRoot = (id: string | undefined) => path.join(root, "vfs/dir", id!)
   fs.mkdirSync(path.join(layerRoot(notRegular), "a-directory"))
   fs.writeFileSync(graph(notRegular, "tar-data.json.gz"), gzipSync(entry("a-directory")))
   fs.symlinkSync("/etc", path.join(layerRoot(symlinkOut), "etc-link"))
@@ -124,22 +127,30 @@ test("bad input fails that layer only, with a clear error naming it, and the run
   const { code, report } = checksumsJson(root)
   assert.equal(code, 1)
   const byId = new Map(report.layers.map((l) => [l.id, l]))
-  const failure = (id: string | undefined, reason: RegExp, message: RegExp) => {
+  const fellBack = (id: string | undefined, kind: string, reason: RegExp) => {
+    const layer = byId.get(id!)
+    assert.deepEqual([layer?.status, layer?.path, layer?.fallbackKind], ["done", "fallback", kind], `${id}`)
+    assert.match(layer?.fallbackReason ?? "", reason)
+    assert.equal(fs.readFileSync(graph(id, ".migration-diffid"), "utf8"), layer?.diffId)
+  }
+  const failed = (id: string | undefined, reason: RegExp, message: RegExp) => {
     const layer = byId.get(id!)
     assert.equal(layer?.status, "failed", `${id} should fail`)
     assert.match(layer.reason ?? "", reason)
     assert.match(layer.error ?? "", new RegExp(id!))
     assert.match(layer.error ?? "", message)
-    assert.equal(fs.existsSync(graph(id, ".migration-diffid")), false)
+    for (const helper of HELPERS) assert.equal(fs.existsSync(graph(id, helper)), false, `${helper} left behind`)
+    assert.equal(fs.existsSync(graph(id, ".migration-tardata.tmp")), false, "temporary tar-split left behind")
   }
-  failure(truncated, /Unreadable/, /unexpected end of file|unexpected EOF/i)
-  failure(garbage, /BadEntry/, /JSON/)
-  failure(badJson, /BadJson/, /json/)
-  failure(missingDir, /DriverError\.NotFound/, /does not exist/)
-  failure(escaping, /UnsafePath/, /out of the layer/)
-  failure(notRegular, /NotRegularFile/, /not a regular file/)
-  failure(symlinkOut, /UnsafePath/, /absolute and leads out of the layer/)
-  assert.equal(byId.get(good!)?.status, "done")
+  fellBack(truncated, "Unreadable", /unexpected end of file|unexpected EOF/i)
+  fellBack(garbage, "BadEntry", /JSON/)
+  fellBack(escaping, "UnsafePath", /out of the layer/)
+  fellBack(notRegular, "NotRegularFile", /not a regular file/)
+  fellBack(symlinkOut, "UnsafePath", /absolute and leads out of the layer/)
+  failed(badJson, /GraphError\.BadJson/, /json/)
+  failed(missingDir, /DriverError\.NotFound/, /does not exist/)
+  failed(parentGone, /FallbackError\.ParentMissing/, /tar-split failed .* regenerating its tar/)
+  assert.equal(byId.get(good!)?.path, "tarsplit")
   assert.deepEqual([...report.ignored].sort(), ["0123456789ab", "_tmp"])
 })
 

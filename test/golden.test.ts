@@ -82,7 +82,7 @@ for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
       assert.equal(reported.status, "done")
       if (layer.path === "fallback") {
         assert.ok((reported.fallbackReason ?? "").length > 0, "fallback without a reason")
-        assert.equal(reported.fallbackKind, kindOfDockerReason(layer.fallback_reason ?? ""), layer.fallback_reason)
+        assert.equal(reported.fallbackKind, kindOfDockerReason(layer.fallback_reason ?? ""), `Docker said: ${layer.fallback_reason}`)
       }
       assert.equal(reported.path, layer.path)
       assert.equal(fs.readFileSync(path.join(graphDir, ".migration-diffid"), "utf8"), layer.diff_id)

@@ -21,6 +21,8 @@ export const cliCommand = (args: ReadonlyArray<string>): [string, Array<string>]
 
 export interface CliResult {
   readonly code: number | null
+  /** The CLI's process ID (Go's writer named PAX headers after it). */
+  readonly pid: number
   readonly stdout: string
   readonly stderr: string
 }
@@ -28,7 +30,7 @@ export interface CliResult {
 export const runCli = (args: ReadonlyArray<string>): CliResult => {
   const [command, argv] = cliCommand(args)
   const result = spawnSync(command, argv, { encoding: "utf8", maxBuffer: 64 << 20 })
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+  return { code: result.status, pid: result.pid, stdout: result.stdout, stderr: result.stderr }
 }
 
 /** Starts the CLI without waiting (for kill tests). */
