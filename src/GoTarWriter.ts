@@ -15,6 +15,8 @@
  *
  * @module
  */
+import { concatBytes } from "./Bytes.ts"
+
 /** Where the writer's bytes go (a `TarSplitRecorder`): structure, entry boundaries (as a tar reader names them) and content. */
 export interface TarSink {
   raw(bytes: Uint8Array): void
@@ -66,15 +68,7 @@ const isAscii = (bytes: Uint8Array): boolean => bytes.every((b) => b < 0x80)
 /** Go's `toASCII`: drops every rune (so every byte) outside ASCII. */
 const toAscii = (bytes: Uint8Array): Uint8Array => bytes.filter((b) => b < 0x80)
 
-const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+const concat = concatBytes
 
 /** Seconds Go writes for a time: `Unix()` when 1970 <= t <= 1970 + 2^33 - 1 s, else 0. */
 export const goModTime = (ns: bigint): number => {

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { compareBytes, concatBytes, latin1 } from "./Bytes.ts"
 import { GoTarWriter, type TarHeader, TypeFlag } from "./GoTarWriter.ts"
 import { type FileStat, rawFiles } from "./platform/RawFiles.ts"
 import { lgetxattr } from "./platform/Xattr.ts"
@@ -29,26 +30,9 @@ const utf8 = new TextEncoder()
 const SLASH = utf8.encode("/")
 const COPY_CHUNK = 1 << 20
 
-const join = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+const join = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => concatBytes(parts)
 const child = (dir: Uint8Array, name: Uint8Array): Uint8Array => (dir.length === 0 ? name : join(dir, SLASH, name))
-const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
-  return a.length - b.length
-}
-const key = (bytes: Uint8Array): string => {
-  let out = ""
-  for (let i = 0; i < bytes.length; i += 8192) out += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 8192)))
-  return out
-}
+const key = latin1
 
 /** What the archive needs from the files: byte paths, `lstat`, reading. */
 export interface ArchiveSource {

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { pipeline } from "node:stream"
 import { createGunzip } from "node:zlib"
+import { equalBytes, latin1 } from "./Bytes.ts"
 import { type CrcLaneProducer, LANE_SLOT_BYTES } from "./CrcLane.ts"
 import type { Crc64Engine } from "./Crc64Wasm.ts"
 import { crc64Bytes } from "./Crc64.ts"
@@ -133,7 +134,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
       crc = engine.update(crc, n)
       progress(n)
     }
-    if (!sameBytes(crc64Bytes(crc), entry.payload)) throw crcMismatch(name)
+    if (!equalBytes(crc64Bytes(crc), entry.payload)) throw crcMismatch(name)
   }
 
   const handleEntry = (entry: TarSplitEntry) => {
@@ -212,11 +213,6 @@ const parseJson = (text: string): unknown => {
 const crcMismatch = (name: string) =>
   new AssembleFailure("CrcMismatch", `file integrity checksum failed for ${JSON.stringify(name)}`)
 
-const sameBytes = (a: Uint8Array, b: Uint8Array | null): boolean => {
-  if (b === null || a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /** Go's `filepath.Clean` of the name, as a one-to-one string key for duplicate detection. */
 const cleanKey = (name: Uint8Array): string => {
@@ -235,13 +231,6 @@ const cleanKey = (name: Uint8Array): string => {
   return rooted ? "/" + joined : joined === "" ? "." : joined
 }
 
-const latin1 = (bytes: Uint8Array): string => {
-  let out = ""
-  for (let i = 0; i < bytes.length; i += 4096) {
-    out += String.fromCharCode.apply(null, Array.from(bytes.subarray(i, i + 4096)))
-  }
-  return out
-}
 
 const pathFailure = (error: unknown): AssembleFailure => {
   if (error instanceof LayerPathError) {

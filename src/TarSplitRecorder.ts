@@ -10,6 +10,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto"
+import { concatBytes } from "./Bytes.ts"
 import { crc64Bytes } from "./Crc64.ts"
 import type { Crc64Engine } from "./Crc64Wasm.ts"
 import { encodeEntry, EntryType } from "./TarSplit.ts"
@@ -78,13 +79,7 @@ export class TarSplitRecorder {
 
   private flushSegment(evenIfEmpty: boolean): void {
     if (this.pending.length === 0 && !evenIfEmpty) return
-    const total = this.pending.reduce((sum, part) => sum + part.length, 0)
-    const payload = new Uint8Array(total)
-    let at = 0
-    for (const part of this.pending) {
-      payload.set(part, at)
-      at += part.length
-    }
+    const payload = concatBytes(this.pending)
     this.pending = []
     this.sink(encodeEntry({ type: EntryType.Segment, payload }, this.position++))
   }
