@@ -63,6 +63,8 @@ export interface ChecksumsOptions {
   readonly pool: HashPool
   /** Layers being prepared at once (opening views, reading metadata) besides the ones hashing. */
   readonly concurrency: number
+  /** Layers of images already migrated (`.migration-v1-images.json`): Docker did not checksum them again. */
+  readonly skip?: ReadonlySet<string> | undefined
   readonly onPlanned?: ((layers: number, estimatedBytes: number) => void) | undefined
   readonly onLayerDone?: ((report: LayerReport) => void) | undefined
 }
@@ -72,7 +74,9 @@ export const checksums = (
   options: ChecksumsOptions,
 ): Effect.Effect<ChecksumsReport, GraphRootError, StorageDriver> =>
   Effect.gen(function* () {
-    const { ids, ignored } = yield* listGraph(options.root)
+    const listing = yield* listGraph(options.root)
+    const ids = listing.ids.filter((id) => !(options.skip?.has(id) ?? false))
+    const ignored = listing.ignored
     for (const name of ignored) yield* Effect.logDebug(`ignoring graph/${name}: not a layer ID`)
     const estimate = yield* Effect.promise(() => estimateBytes(options.root, ids))
     options.onPlanned?.(ids.length, estimate)

@@ -15,7 +15,9 @@ import { Command, Flag } from "effect/cli"
 import { builtinDrivers } from "../../plugins/index.ts"
 import { checksums, type ChecksumsReport } from "../Checksums.ts"
 import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
+import { guardRoot } from "../DaemonGuard.ts"
 import { HashPool } from "../HashPool.ts"
+import { migrate } from "../Migrate.ts"
 import { Progress } from "../Progress.ts"
 
 /** The exit codes of every command. */
@@ -60,10 +62,34 @@ const checksumsCommand = Command.make(
   ),
 )
 
+const force = Flag.Boolean("force").pipe(
+  Flag.withDescription("Migrate even if a Docker daemon seems to use the root"),
+  Flag.withDefault(false),
+)
+
+const migrateCommand = Command.make(
+  "migrate",
+  { graph, storageDriver, jobs, json, force },
+  (flags) =>
+    runMigrate({
+      root: path.resolve(flags.graph),
+      driver: Option.getOrUndefined(flags.storageDriver),
+      jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
+      json: flags.json,
+      force: flags.force,
+    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+).pipe(
+  Command.withDescription(
+    "Do offline everything a Docker 1.10 daemon did at its first start on a legacy root: checksums, image configs, " +
+      "layer metadata, tags, containers, so that the new daemon starts with nothing left to do. Refuses to run while a " +
+      "Docker daemon uses the root.",
+  ),
+)
+
 /** The root command. */
 export const cli = Command.make("cas-migrator").pipe(
   Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
-  Command.withSubcommands([checksumsCommand]),
+  Command.withSubcommands([checksumsCommand, migrateCommand]),
 )
 
 interface ChecksumsConfig {
@@ -73,13 +99,9 @@ interface ChecksumsConfig {
   readonly json: boolean
 }
 
-/** Runs `checksums` and prints its results; returns the exit code. */
-export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
+/** What both commands start with: a usable root, its driver, the worker pool and the progress line. */
+const prepare = (config: ChecksumsConfig) =>
   Effect.gen(function* () {
-    if (!Number.isInteger(config.jobs) || config.jobs < 1) {
-      yield* Console.error(`Cannot run checksums: --jobs must be a positive integer, got ${config.jobs}`)
-      return ExitCode.Unusable
-    }
     yield* checkRoot(config.root)
     const driverName = yield* chooseDriver(config.root, Object.keys(builtinDrivers), config.driver)
     const progress = new Progress()
@@ -87,13 +109,27 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
       Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
       (pool) => Effect.sync(() => pool.close()),
     )
-    const report = yield* checksums({
+    const options = {
       root: config.root,
       pool,
       concurrency: config.jobs * 2,
-      onPlanned: (layers, bytes) => progress.plan(layers, bytes),
+      onPlanned: (layers: number, bytes: number) => progress.plan(layers, bytes),
       onLayerDone: () => progress.layerDone(),
-    }).pipe(Effect.provide(builtinDrivers[driverName]!(config.root)))
+    }
+    return { driverName, progress, options, driver: builtinDrivers[driverName]!(config.root) }
+  })
+
+const badJobs = (command: string, jobs: number) =>
+  !Number.isInteger(jobs) || jobs < 1
+    ? Effect.as(Console.error(`Cannot run ${command}: --jobs must be a positive integer, got ${jobs}`), true)
+    : Effect.succeed(false)
+
+/** Runs `checksums` and prints its results; returns the exit code. */
+export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    if (yield* badJobs("checksums", config.jobs)) return ExitCode.Unusable
+    const { driverName, progress, options, driver } = yield* prepare(config)
+    const report = yield* checksums(options).pipe(Effect.provide(driver))
     progress.stop()
     const failed = report.layers.filter((layer) => layer.status === "failed").length
     const code = failed > 0 ? ExitCode.SomeFailed : ExitCode.Done
@@ -106,6 +142,62 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
     Effect.catchTags({
       RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       GraphRootError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+    }),
+  )
+
+/** Runs `migrate` and prints its results; returns the exit code. */
+export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    if (yield* badJobs("migrate", config.jobs)) return ExitCode.Unusable
+    yield* checkRoot(config.root)
+    yield* guardRoot(config.root, { force: config.force })
+    const { driverName, progress, options, driver } = yield* prepare(config)
+    const report = yield* migrate({ ...options, driverName }).pipe(Effect.provide(driver))
+    progress.stop()
+    const failedLayers = report.checksums.layers.filter((l) => l.status === "failed").length
+    const failedImages = report.images.filter((i) => i.status === "failed").length
+    const code = report.fatal !== undefined || failedLayers > 0 || failedImages > 0 ? ExitCode.SomeFailed : ExitCode.Done
+    const { bytes, seconds } = progress.totals
+    if (config.json) {
+      yield* Console.log(JSON.stringify({
+        command: "migrate",
+        root: config.root,
+        driver: driverName,
+        exitCode: code,
+        fatal: report.fatal ?? null,
+        summary: {
+          layers: report.checksums.layers.length,
+          failedLayers,
+          images: report.images.filter((i) => i.status !== "failed").length,
+          failedImages,
+          containers: report.containers.filter((c) => c.status === "migrated").length,
+          tags: report.tags.filter((t) => t.status === "added").length,
+          skippedTags: report.tags.filter((t) => t.status === "skipped").length,
+          bytesHashed: bytes,
+          seconds: Number(seconds.toFixed(3)),
+        },
+        layers: report.checksums.layers,
+        images: report.images,
+        containers: report.containers,
+        tags: report.tags,
+      }, null, 2))
+    } else {
+      yield* Effect.sync(() =>
+        void process.stderr.write(
+          `migrate: ${report.images.filter((i) => i.status !== "failed").length} images, ${failedImages} failed; ` +
+            `${report.containers.filter((c) => c.status === "migrated").length} containers; ` +
+            `${report.tags.filter((t) => t.status === "added").length} tags (${report.tags.filter((t) => t.status === "skipped").length} skipped)` +
+            `${report.fatal === undefined ? "" : `; stopped: ${report.fatal}`}\n`,
+        )
+      )
+    }
+    return code
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      RootInUseError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      MigrateError: (error) => Effect.as(Console.error(error.message), ExitCode.SomeFailed),
     }),
   )
 

@@ -1,0 +1,73 @@
+/**
+ * Docker 1.10's image store (`image/<driver>/imagedb/`): configs named by
+ * their SHA-256 under `content/sha256/`, an image's parent under
+ * `metadata/sha256/<id>/parent`; and the distribution metadata
+ * (`distribution/`) that maps a layer's diffID to its registry blob digest.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { goQuote } from "./GoJson.ts"
+import type { DiffID, ImageID } from "./Ids.ts"
+import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
+
+export const IMAGEDB = "imagedb"
+export const DISTRIBUTION = "distribution"
+
+const hexOf = (digest: string) => digest.slice(digest.indexOf(":") + 1)
+
+/** Creates the directories the 1.10 daemon creates when it opens its stores. */
+export const openImageStore = async (storeRoot: string): Promise<void> => {
+  await makeDirectories(path.join(storeRoot, IMAGEDB, "content", "sha256"), 0o700)
+  await makeDirectories(path.join(storeRoot, IMAGEDB, "metadata", "sha256"), 0o700)
+  await makeDirectories(path.join(storeRoot, "layerdb"), 0o700)
+  await makeDirectories(path.join(storeRoot, DISTRIBUTION), 0o700)
+}
+
+/** Stores a config; its ID is the SHA-256 of its bytes. */
+export const putImageConfig = async (storeRoot: string, config: Uint8Array): Promise<ImageID> => {
+  const hex = createHash("sha256").update(config).digest("hex")
+  await writeFileAtomic(path.join(storeRoot, IMAGEDB, "content", "sha256", hex), config, 0o600)
+  return `sha256:${hex}` as ImageID
+}
+
+/** Records an image's parent (`SetParent`). */
+export const setImageParent = async (storeRoot: string, id: ImageID, parent: ImageID): Promise<void> => {
+  const dir = path.join(storeRoot, IMAGEDB, "metadata", "sha256", hexOf(id))
+  await makeDirectories(dir, 0o700)
+  await writeFileAtomic(path.join(dir, "parent"), parent, 0o600)
+}
+
+/** The stored config of an image, if any. */
+export const readImageConfig = (storeRoot: string, id: ImageID): Promise<Uint8Array | undefined> =>
+  fs.readFile(path.join(storeRoot, IMAGEDB, "content", "sha256", hexOf(id))).then((b) => new Uint8Array(b), () => undefined)
+
+/**
+ * `V2MetadataService.Add`: the blob digest joins the diffID's list (moved to
+ * the end if already there, at most 50 kept), and the digest maps to the diffID.
+ */
+export const addV2Metadata = async (storeRoot: string, diffId: DiffID, blobDigest: string): Promise<void> => {
+  const byDiffId = path.join(storeRoot, DISTRIBUTION, "v2metadata-by-diffid", "sha256", hexOf(diffId))
+  let entries: Array<{ Digest: string; SourceRepository: string }> = []
+  try {
+    const parsed: unknown = JSON.parse(await fs.readFile(byDiffId, "utf8"))
+    if (Array.isArray(parsed)) {
+      entries = parsed.filter((e): e is { Digest: string; SourceRepository: string } =>
+        typeof e === "object" && e !== null && typeof e.Digest === "string"
+      ).map((e) => ({ Digest: e.Digest, SourceRepository: typeof e.SourceRepository === "string" ? e.SourceRepository : "" }))
+    }
+  } catch {
+    entries = []
+  }
+  entries = entries.filter((e) => !(e.Digest === blobDigest && e.SourceRepository === ""))
+  entries.push({ Digest: blobDigest, SourceRepository: "" })
+  entries = entries.slice(-50)
+  const json = `[${entries.map((e) => `{"Digest":${goQuote(e.Digest)},"SourceRepository":${goQuote(e.SourceRepository)}}`).join(",")}]`
+  await makeDirectories(path.dirname(byDiffId), 0o755)
+  await writeFileAtomic(byDiffId, json, 0o644)
+  const byDigest = path.join(storeRoot, DISTRIBUTION, "diffid-by-digest", blobDigest.slice(0, blobDigest.indexOf(":")), hexOf(blobDigest))
+  await makeDirectories(path.dirname(byDigest), 0o755)
+  await writeFileAtomic(byDigest, diffId, 0o644)
+}

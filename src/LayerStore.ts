@@ -1,0 +1,88 @@
+/**
+ * Docker 1.10's layer store metadata under `image/<driver>/layerdb/`: one
+ * directory per chain ID (`diff`, `size`, `cache-id`, `parent`,
+ * `tar-split.json.gz`), committed as Docker did, by renaming a finished
+ * directory out of `tmp/`; and `mounts/<container>/` for read-write layers.
+ *
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import process from "node:process"
+import type { ChainID, DiffID } from "./Ids.ts"
+import { exists, makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
+
+export const LAYERDB = "layerdb"
+const SHA256 = "sha256"
+const TMP = "tmp"
+const MOUNTS = "mounts"
+
+/** Chain ID of a layer: its diffID for a base layer, else SHA-256 of "<parent chain ID> <diffID>". */
+export const chainIdOf = (parent: ChainID | undefined, diffId: DiffID): ChainID =>
+  (parent === undefined ? diffId : `sha256:${createHash("sha256").update(`${parent} ${diffId}`).digest("hex")}`) as ChainID
+
+const hexOf = (digest: string) => digest.slice(digest.indexOf(":") + 1)
+
+/** Where a layer's metadata lives. */
+export const layerDirectory = (storeRoot: string, chainId: ChainID) => path.join(storeRoot, LAYERDB, SHA256, hexOf(chainId))
+
+/**
+ * Registers a legacy layer (`RegisterByGraphID`): nothing happens when the
+ * chain ID is already there (a duplicate image keeps the first cache-id).
+ */
+export const registerLayer = async (storeRoot: string, layer: {
+  readonly graphId: string
+  readonly parent: ChainID | undefined
+  readonly diffId: DiffID
+  readonly size: number
+  readonly tarDataPath: string
+}): Promise<ChainID> => {
+  const chainId = chainIdOf(layer.parent, layer.diffId)
+  const final = layerDirectory(storeRoot, chainId)
+  if (await exists(final)) return chainId
+  const tmpRoot = path.join(storeRoot, LAYERDB, TMP)
+  await makeDirectories(tmpRoot, 0o755)
+  const work = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
+  await fs.mkdir(work, { mode: 0o700 })
+  try {
+    await fs.copyFile(layer.tarDataPath, path.join(work, "tar-split.json.gz"))
+    await fs.chmod(path.join(work, "tar-split.json.gz"), 0o644 & ~process.umask())
+    await fs.writeFile(path.join(work, "size"), String(layer.size), { mode: 0o644 })
+    if (layer.parent !== undefined) await fs.writeFile(path.join(work, "parent"), layer.parent, { mode: 0o644 })
+    await fs.writeFile(path.join(work, "diff"), layer.diffId, { mode: 0o644 })
+    await fs.writeFile(path.join(work, "cache-id"), layer.graphId, { mode: 0o644 })
+    await makeDirectories(path.dirname(final), 0o755)
+    await fs.rename(work, final)
+  } catch (error) {
+    await fs.rm(work, { recursive: true, force: true })
+    if (await exists(final)) return chainId // a concurrent registration of the same layer won
+    throw error
+  }
+  return chainId
+}
+
+/** A layer's chain ID is registered. */
+export const layerExists = (storeRoot: string, chainId: ChainID): Promise<boolean> =>
+  exists(layerDirectory(storeRoot, chainId))
+
+/** Records a container's read-write layer (`CreateRWLayerByGraphID`'s `saveMount`). */
+export const saveMount = async (storeRoot: string, mount: {
+  readonly name: string
+  readonly mountId: string
+  readonly initId: string | undefined
+  readonly parent: ChainID | undefined
+}): Promise<void> => {
+  const dir = path.join(storeRoot, LAYERDB, MOUNTS, mount.name)
+  await makeDirectories(dir, 0o755)
+  await writeFileAtomic(path.join(dir, "mount-id"), mount.mountId, 0o644)
+  if (mount.initId !== undefined) await writeFileAtomic(path.join(dir, "init-id"), mount.initId, 0o644)
+  if (mount.parent !== undefined) await writeFileAtomic(path.join(dir, "parent"), mount.parent, 0o644)
+}
+
+/** The mount recorded for a container, if any (its mount ID and parent). */
+export const readMount = async (storeRoot: string, name: string) => {
+  const dir = path.join(storeRoot, LAYERDB, MOUNTS, name)
+  const read = (file: string) => fs.readFile(path.join(dir, file), "utf8").catch(() => undefined)
+  return { mountId: await read("mount-id"), parent: await read("parent") }
+}

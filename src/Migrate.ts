@@ -1,0 +1,407 @@
+/**
+ * `migrate`: everything a Docker 1.10 daemon did at its first start on a
+ * legacy root (`migrate/v1.Migrate`), ahead of time: checksums, image configs
+ * and layer metadata, distribution metadata, containers, tags, markers.
+ *
+ * Docker's order and failure rules are kept (an image fails with its parent,
+ * a duplicate collapses to one ID, a bad tag is skipped with a warning), with
+ * two deliberate differences: a parent cycle fails that chain with an error
+ * naming it (Docker recursed until it crashed), and every file is written
+ * crash-safely so that a killed run, run again, ends with the same files (a
+ * container's mount is recorded before its `config.v2.json`, the marker that
+ * it is done).
+ *
+ * @module
+ */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Buffer } from "node:buffer"
+import { Effect, Schema } from "effect"
+import { checksums, type ChecksumsOptions, type ChecksumsReport } from "./Checksums.ts"
+import { goQuote } from "./GoJson.ts"
+import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
+import { parseGoTime } from "./GoTime.ts"
+import { type ChainID, type DiffID, type GraphId, type ImageID, parseDiffId, parseGraphId } from "./Ids.ts"
+import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.ts"
+import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
+import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
+import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
+import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
+import { StorageDriver } from "./StorageDriver.ts"
+import { exists, writeFileAtomic } from "./StoreFiles.ts"
+
+/** Marker and legacy file names at the Docker root. */
+export const MIGRATION_IMAGES = ".migration-v1-images.json"
+export const MIGRATION_TAGS = ".migration-v1-tags"
+export const CONTAINERS_DIR = "containers"
+export const CONFIG_LEGACY = "config.json"
+export const CONFIG_V2 = "config.v2.json"
+export const REPOSITORIES_JSON = "repositories.json"
+
+/** What stops the migration as a whole, as Docker's `Migrate` returned an error. */
+export class MigrateError extends Schema.TaggedError<MigrateError>()("MigrateError", {
+  step: Schema.String,
+  detail: Schema.String,
+}) {
+  override get message(): string {
+    return `Cannot migrate (${this.step}): ${this.detail}`
+  }
+}
+
+export type ImageReport =
+  | { readonly id: string; readonly status: "migrated"; readonly imageId: string; readonly chainId: string }
+  | { readonly id: string; readonly status: "already"; readonly imageId: string }
+  | { readonly id: string; readonly status: "failed"; readonly error: string }
+
+export type ContainerReport =
+  | { readonly id: string; readonly status: "migrated"; readonly imageId: string; readonly mount: boolean; readonly warning?: string }
+  | { readonly id: string; readonly status: "preexisting" | "skipped"; readonly reason: string }
+
+export interface TagReport {
+  readonly name: string
+  readonly tag: string
+  readonly status: "added" | "skipped"
+  readonly reference?: string
+  readonly reason?: string
+}
+
+export interface MigrateReport {
+  readonly checksums: ChecksumsReport
+  readonly images: ReadonlyArray<ImageReport>
+  readonly containers: ReadonlyArray<ContainerReport>
+  readonly tags: ReadonlyArray<TagReport>
+  /** Set when Docker's migration would have stopped (the steps after it did not run). */
+  readonly fatal: string | undefined
+}
+
+export interface MigrateOptions extends Omit<ChecksumsOptions, "skip"> {
+  readonly driverName: string
+}
+
+/** An image already in the store: what its children build on. */
+interface Built {
+  readonly imageId: ImageID
+  readonly diffIds: ReadonlyArray<DiffID>
+  readonly history: ReadonlyArray<History>
+}
+
+class ImageFailure extends Error {}
+
+const readText = (file: string) => fs.readFile(file, "utf8")
+
+/** The rootfs and history of a stored config (an image migrated by an earlier run). */
+const builtFromStore = async (storeRoot: string, imageId: ImageID): Promise<Built> => {
+  const bytes = await readImageConfig(storeRoot, imageId)
+  if (bytes === undefined) throw new ImageFailure(`image ${imageId} is in ${MIGRATION_IMAGES} but not in the image store`)
+  const config = JSON.parse(new TextDecoder().decode(bytes)) as {
+    rootfs?: { diff_ids?: Array<string> }
+    history?: Array<{ created: string; author?: string; created_by?: string; comment?: string; empty_layer?: boolean }>
+  }
+  return {
+    imageId,
+    diffIds: (config.rootfs?.diff_ids ?? []) as Array<DiffID>,
+    history: (config.history ?? []).map((h) => ({
+      created: parseGoTime(h.created),
+      author: h.author ?? "",
+      createdBy: h.created_by ?? "",
+      comment: h.comment ?? "",
+      emptyLayer: h.empty_layer ?? false,
+    })),
+  }
+}
+
+const chainOf = (diffIds: ReadonlyArray<DiffID>): ChainID | undefined =>
+  diffIds.reduce<ChainID | undefined>((parent, diffId) => chainIdOf(parent, diffId), undefined)
+
+/** Runs the whole migration of the Docker root `options.root`. */
+export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, MigrateError, StorageDriver> =>
+  Effect.gen(function* () {
+    const root = options.root
+    const storeRoot = path.join(root, "image", options.driverName)
+    const fail = (step: string) => (error: unknown) => new MigrateError({ step, detail: errorText(error) })
+    const run = <A>(step: string, action: () => Promise<A>) => Effect.tryPromise({ try: action, catch: fail(step) })
+    const empty: MigrateReport = { checksums: { layers: [], ignored: [] }, images: [], containers: [], tags: [], fatal: undefined }
+
+    if (!(yield* run("graph", () => exists(path.join(root, "graph"))))) return empty
+    yield* run("image store", async () => {
+      await openImageStore(storeRoot)
+      const repositories = path.join(storeRoot, REPOSITORIES_JSON)
+      if (!(await exists(repositories))) await writeFileAtomic(repositories, encodeRepositories(new Map()), 0o600)
+    })
+
+    const mappings = yield* run(MIGRATION_IMAGES, () => readMappings(root))
+    const checksumReport = yield* Effect.mapError(
+      checksums({ ...options, skip: new Set(mappings.keys()) }),
+      (error) => new MigrateError({ step: "checksums", detail: error.message }),
+    )
+
+    const driver = yield* StorageDriver
+    const images = yield* run("images", () => migrateImages(root, storeRoot, mappings))
+    for (const image of images) if (image.status === "failed") yield* Effect.logError(`migration failed for ${image.id}, err: ${image.error}`)
+    yield* run(MIGRATION_IMAGES, () => writeFileAtomic(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600))
+
+    const containers = yield* run("containers", () =>
+      migrateContainers(root, storeRoot, mappings, (id) => Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false))))
+    if (containers.fatal !== undefined) {
+      yield* Effect.logError(containers.fatal)
+      return { checksums: checksumReport, images, containers: containers.reports, tags: [], fatal: containers.fatal }
+    }
+    for (const c of containers.reports) {
+      if (c.status === "skipped") yield* Effect.logWarning(`container ${c.id}: ${c.reason}`)
+      if (c.status === "migrated" && c.warning !== undefined) yield* Effect.logWarning(`container ${c.id}: ${c.warning}`)
+    }
+
+    const tags = yield* run("tags", () => migrateTags(root, storeRoot, options.driverName, mappings))
+    for (const tag of tags) if (tag.status === "skipped") yield* Effect.logWarning(`migrate tags: ${tag.name}:${tag.tag}: ${tag.reason}`)
+    return { checksums: checksumReport, images, containers: containers.reports, tags, fatal: undefined }
+  })
+
+/** `.migration-v1-images.json` of an earlier run (v1 ID -> image ID). */
+const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
+  let text: string
+  try {
+    text = await readText(path.join(root, MIGRATION_IMAGES))
+  } catch (error) {
+    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return new Map()
+    throw error
+  }
+  const parsed: unknown = JSON.parse(text)
+  if (parsed === null) return new Map()
+  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`${MIGRATION_IMAGES} is not a JSON object`)
+  const out = new Map<string, ImageID>()
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value !== "string") throw new Error(`${MIGRATION_IMAGES}: ${key} is not a string`)
+    out.set(key, value as ImageID)
+  }
+  return out
+}
+
+/** Go's `json.Encoder` of a `map[string]image.ID`: keys sorted, one line. */
+const encodeMappings = (mappings: ReadonlyMap<string, ImageID>): string =>
+  `{${[...mappings.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    .map((key) => `${goQuote(key)}:${goQuote(mappings.get(key)!)}`).join(",")}}\n`
+
+/** `migrateImages`: every image not yet mapped, parents first, failures recorded and the run going on. */
+const migrateImages = async (root: string, storeRoot: string, mappings: Map<string, ImageID>): Promise<Array<ImageReport>> => {
+  const listing = await Effect.runPromise(listGraph(root))
+  const built = new Map<string, Built>()
+  const failed = new Map<string, string>()
+  const reports: Array<ImageReport> = []
+
+  const builtOf = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
+    const known = built.get(v1Id)
+    if (known !== undefined) return known
+    const mapped = mappings.get(v1Id)
+    if (mapped !== undefined) {
+      const fromStore = await builtFromStore(storeRoot, mapped)
+      built.set(v1Id, fromStore)
+      return fromStore
+    }
+    const earlier = failed.get(v1Id)
+    if (earlier !== undefined) throw new ImageFailure(earlier)
+    try {
+      const result = await migrateImage(v1Id, chain)
+      built.set(v1Id, result)
+      mappings.set(v1Id, result.imageId)
+      return result
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      failed.set(v1Id, message)
+      throw new ImageFailure(message)
+    }
+  }
+
+  const migrateImage = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
+    const graphId = parseGraphId(v1Id)
+    const paths = graphPaths(root, (graphId ?? v1Id) as GraphId)
+    const parentText = await Effect.runPromise(Effect.mapError(readParent(root, v1Id as GraphId), (e) => new ImageFailure(e.detail)))
+    let parent: Built | undefined
+    if (parentText !== "") {
+      if (chain.includes(parentText)) {
+        throw new ImageFailure(`parent cycle: ${[...chain, v1Id, parentText].join(" -> ")}`)
+      }
+      parent = await builtOf(parentText, [...chain, v1Id])
+    }
+    const diffIdText = await readText(paths.diffId).catch((error) => {
+      throw new ImageFailure(`${paths.diffId}: ${errorText(error)}`)
+    })
+    const diffId = parseDiffId(diffIdText)
+    if (diffId === undefined) throw new ImageFailure(`${paths.diffId}: invalid digest ${JSON.stringify(diffIdText)}`)
+    const sizeText = await readText(paths.size).catch((error) => {
+      throw new ImageFailure(`${paths.size}: ${errorText(error)}`)
+    })
+    if (!/^[+-]?[0-9]+$/.test(sizeText)) throw new ImageFailure(`${paths.size}: invalid size ${JSON.stringify(sizeText)}`)
+    const parentChain = chainOf(parent?.diffIds ?? [])
+    if (parentChain !== undefined && !(await layerExists(storeRoot, parentChain))) {
+      throw new ImageFailure(`layer does not exist: ${parentChain}`)
+    }
+    const chainId = await registerLayer(storeRoot, {
+      graphId: v1Id,
+      parent: parentChain,
+      diffId,
+      size: Number(sizeText),
+      tarDataPath: paths.migrationTarData,
+    })
+    const imageJson = new Uint8Array(await fs.readFile(paths.json))
+    const diffIds = [...(parent?.diffIds ?? []), diffId]
+    let history: Array<History>
+    let config: Uint8Array
+    try {
+      history = [...(parent?.history ?? []), historyFromConfig(imageJson)]
+      config = makeImageConfig(imageJson, diffIds, history)
+    } catch (error) {
+      throw new ImageFailure(error instanceof Error ? error.message : String(error))
+    }
+    const imageId = await putImageConfig(storeRoot, config)
+    if (parent !== undefined) await setImageParent(storeRoot, imageId, parent.imageId)
+    const checksum = await readText(path.join(paths.dir, "checksum")).catch(() => undefined)
+    const blobDigest = checksum === undefined ? undefined : parseDigest(checksum)
+    if (blobDigest !== undefined) await addV2Metadata(storeRoot, diffId, blobDigest)
+    reports.push({ id: v1Id, status: "migrated", imageId, chainId })
+    return { imageId, diffIds, history }
+  }
+
+  for (const id of listing.ids) {
+    if (mappings.has(id) && !built.has(id)) {
+      reports.push({ id, status: "already", imageId: mappings.get(id)! })
+      continue
+    }
+    if (built.has(id) || failed.has(id)) continue
+    try {
+      await builtOf(id, [])
+    } catch {
+      // recorded below
+    }
+  }
+  for (const [id, error] of failed) reports.push({ id, status: "failed", error })
+  return reports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
+/** `migrateContainers`: `config.v2.json` with the new image ID, and the read-write layer's mount. */
+const migrateContainers = async (
+  root: string,
+  storeRoot: string,
+  mappings: ReadonlyMap<string, ImageID>,
+  driverHas: (id: GraphId) => Promise<boolean>,
+): Promise<{ reports: Array<ContainerReport>; fatal: string | undefined }> => {
+  const dir = path.join(root, CONTAINERS_DIR)
+  const names = (await fs.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  const reports: Array<ContainerReport> = []
+  for (const id of names) {
+    const v2 = path.join(dir, id, CONFIG_V2)
+    if (await fs.stat(v2).then(() => true, () => false)) {
+      reports.push({ id, status: "preexisting", reason: `${CONFIG_V2} already there: left alone` })
+      continue
+    }
+    let legacy: Uint8Array
+    try {
+      legacy = new Uint8Array(await fs.readFile(path.join(dir, id, CONFIG_LEGACY)))
+    } catch (error) {
+      reports.push({ id, status: "skipped", reason: `migrate container error: ${path.join(dir, id, CONFIG_LEGACY)}: ${errorText(error)}` })
+      continue
+    }
+    let members: Map<string, Uint8Array>
+    try {
+      members = objectMembers(legacy)
+    } catch (error) {
+      reports.push({ id, status: "skipped", reason: `migrate container error: ${errorText(error)}` })
+      continue
+    }
+    const imageRaw = members.get("Image")
+    if (imageRaw === undefined) return { reports, fatal: `invalid container configuration for ${id}` }
+    const image = parseJsonTree(imageRaw)
+    if (image.kind !== "string") {
+      reports.push({ id, status: "skipped", reason: `migrate container error: Image is not a string` })
+      continue
+    }
+    const imageId = mappings.get(image.value)
+    if (imageId === undefined) {
+      reports.push({ id, status: "skipped", reason: `image not migrated: ${image.value}` })
+      continue
+    }
+    members.set("Image", new TextEncoder().encode(goQuote(imageId)))
+    const config = encodeRawObject(members)
+    let mount = false
+    let warning: string | undefined
+    const built = await builtFromStore(storeRoot, imageId)
+    const parentChain = chainOf(built.diffIds)
+    const graphId = parseGraphId(id)
+    if (graphId === undefined || !(await driverHas(graphId))) {
+      warning = `migrate container error: graph ID does not exist: ${JSON.stringify(id)}`
+    } else if (parentChain !== undefined && !(await layerExists(storeRoot, parentChain))) {
+      warning = "migrate container error: layer does not exist"
+    } else {
+      const existing = await readMount(storeRoot, id)
+      if (existing.mountId === undefined) {
+        const initId = parseGraphId(id) !== undefined && (await driverHas(`${id}-init` as GraphId)) ? `${id}-init` : undefined
+        await saveMount(storeRoot, { name: id, mountId: id, initId, parent: parentChain })
+      }
+      mount = true
+    }
+    await writeFileAtomic(v2, config, 0o600)
+    reports.push({ id, status: "migrated", imageId, mount, ...(warning === undefined ? {} : { warning }) })
+  }
+  return { reports, fatal: undefined }
+}
+
+/** `json.Marshal` of a `map[string]*json.RawMessage`. */
+const encodeRawObject = (members: ReadonlyMap<string, Uint8Array>): Uint8Array => {
+  const utf8 = new TextEncoder()
+  const keys = [...members.keys()].sort((a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b))))
+  const parts: Array<Uint8Array> = [utf8.encode("{")]
+  keys.forEach((key, i) => parts.push(utf8.encode(`${i > 0 ? "," : ""}${goQuote(key)}:`), compactJson(members.get(key)!)))
+  parts.push(utf8.encode("}"))
+  return new Uint8Array(Buffer.concat(parts))
+}
+
+/** `migrateRefs`: legacy tags into `repositories.json`, once (`.migration-v1-tags` marks it done). */
+const migrateTags = async (
+  root: string,
+  storeRoot: string,
+  driverName: string,
+  mappings: ReadonlyMap<string, ImageID>,
+): Promise<Array<TagReport>> => {
+  if (await exists(path.join(root, MIGRATION_TAGS))) return []
+  let legacyText: string
+  try {
+    legacyText = await readText(path.join(root, `repositories-${driverName}`))
+  } catch (error) {
+    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return []
+    throw error
+  }
+  const legacy = JSON.parse(legacyText) as { Repositories?: Record<string, Record<string, unknown> | null> | null }
+  const file = path.join(storeRoot, REPOSITORIES_JSON)
+  const repositories: Repositories = decodeRepositories(await readText(file))
+  const reports: Array<TagReport> = []
+  for (const [name, tags] of Object.entries(legacy.Repositories ?? {})) {
+    for (const [tag, v1Id] of Object.entries(tags ?? {})) {
+      const imageId = typeof v1Id === "string" ? mappings.get(v1Id) : undefined
+      if (imageId === undefined) {
+        reports.push({ name, tag, status: "skipped", reason: `image ${String(v1Id)} was not migrated` })
+        continue
+      }
+      let reference
+      try {
+        reference = legacyReference(name, tag)
+      } catch (error) {
+        reports.push({ name, tag, status: "skipped", reason: error instanceof Error ? error.message : String(error) })
+        continue
+      }
+      const refs = repositories.get(reference.repository) ?? new Map<string, string>()
+      repositories.set(reference.repository, refs)
+      const old = refs.get(reference.key)
+      if (old !== undefined) {
+        const reason = reference.kind === "digest"
+          ? `Cannot overwrite digest ${reference.key.slice(reference.key.indexOf("@") + 1)}`
+          : `Conflict: Tag ${reference.key} is already set to image ${old}`
+        reports.push({ name, tag, status: "skipped", reference: reference.key, reason })
+        continue
+      }
+      refs.set(reference.key, imageId)
+      reports.push({ name, tag, status: "added", reference: reference.key })
+    }
+  }
+  await writeFileAtomic(file, encodeRepositories(repositories), 0o600)
+  await writeFileAtomic(path.join(root, MIGRATION_TAGS), "", 0o644)
+  return reports
+}
