@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
@@ -23,13 +24,19 @@ export class RootInUseError extends Schema.TaggedError<RootInUseError>()("RootIn
   }
 }
 
+/** A process that exists and has not exited (a zombie is an exited process its parent has not reaped yet). */
 const alive = (pid: number): boolean => {
   if (!Number.isInteger(pid) || pid <= 0) return false
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
-    return typeof error === "object" && error !== null && "code" in error && error.code === "EPERM"
+    if (!(typeof error === "object" && error !== null && "code" in error && error.code === "EPERM")) return false
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return true // no /proc: trust kill(2)
   }
 }
 

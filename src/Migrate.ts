@@ -28,7 +28,7 @@ import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./L
 import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
 import { StorageDriver } from "./StorageDriver.ts"
-import { exists, writeFileAtomic } from "./StoreFiles.ts"
+import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 
 /** Marker and legacy file names at the Docker root. */
 export const MIGRATION_IMAGES = ".migration-v1-images.json"
@@ -129,6 +129,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
       if (!(await exists(repositories))) await writeFileAtomic(repositories, encodeRepositories(new Map()), 0o600)
     })
 
+    yield* run("temporary files", () => sweepTemporaries(root, storeRoot))
     const mappings = yield* run(MIGRATION_IMAGES, () => readMappings(root))
     const checksumReport = yield* Effect.mapError(
       checksums({ ...options, skip: new Set(mappings.keys()) }),
@@ -138,7 +139,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     const driver = yield* StorageDriver
     const images = yield* run("images", () => migrateImages(root, storeRoot, mappings))
     for (const image of images) if (image.status === "failed") yield* Effect.logError(`migration failed for ${image.id}, err: ${image.error}`)
-    yield* run(MIGRATION_IMAGES, () => writeFileAtomic(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600))
+    yield* run(MIGRATION_IMAGES, () => writeFileIfChanged(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600))
 
     const containers = yield* run("containers", () =>
       migrateContainers(root, storeRoot, mappings, (id) => Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false))))
@@ -155,6 +156,29 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     for (const tag of tags) if (tag.status === "skipped") yield* Effect.logWarning(`migrate tags: ${tag.name}:${tag.tag}: ${tag.reason}`)
     return { checksums: checksumReport, images, containers: containers.reports, tags, fatal: undefined }
   })
+
+/** What a killed run left half-written: temporary files of atomic writes and unfinished layer directories. */
+const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> => {
+  const removeIn = async (dir: string, matches: (name: string) => boolean) => {
+    for (const name of await fs.readdir(dir).catch(() => [] as Array<string>)) {
+      if (matches(name)) await fs.rm(path.join(dir, name), { recursive: true, force: true })
+    }
+  }
+  const isTemporary = (name: string) => name.startsWith(TEMPORARY_PREFIX)
+  const walk = async (dir: string) => {
+    for (const entry of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const full = path.join(dir, entry.name)
+      if (isTemporary(entry.name)) await fs.rm(full, { recursive: true, force: true })
+      else if (entry.isDirectory()) await walk(full)
+    }
+  }
+  await walk(storeRoot)
+  await removeIn(path.join(storeRoot, "layerdb", "tmp"), () => true)
+  await removeIn(root, isTemporary)
+  for (const id of await fs.readdir(path.join(root, CONTAINERS_DIR)).catch(() => [] as Array<string>)) {
+    await removeIn(path.join(root, CONTAINERS_DIR, id), isTemporary)
+  }
+}
 
 /** `.migration-v1-images.json` of an earlier run (v1 ID -> image ID). */
 const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
@@ -285,7 +309,12 @@ const migrateContainers = async (
   driverHas: (id: GraphId) => Promise<boolean>,
 ): Promise<{ reports: Array<ContainerReport>; fatal: string | undefined }> => {
   const dir = path.join(root, CONTAINERS_DIR)
-  const names = (await fs.readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  // The 1.10 daemon created containers/ before migrating, so a root without it has no containers.
+  const listed = await fs.readdir(dir).catch((error: unknown) => {
+    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return [] as Array<string>
+    throw error
+  })
+  const names = listed.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
   const reports: Array<ContainerReport> = []
   for (const id of names) {
     const v2 = path.join(dir, id, CONFIG_V2)

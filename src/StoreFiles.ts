@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -14,9 +15,12 @@ export const makeDirectories = async (dir: string, mode: number): Promise<void> 
   await fs.mkdir(dir, { recursive: true, mode })
 }
 
+/** Temporary files start with this; a re-run removes any it finds (they belong to a killed run). */
+export const TEMPORARY_PREFIX = ".tmp-"
+
 /** Writes `data` to `target` through a temporary file in the same directory and a rename. */
 export const writeFileAtomic = async (target: string, data: string | Uint8Array, mode: number): Promise<void> => {
-  const temporary = path.join(path.dirname(target), `.tmp-${path.basename(target)}-${randomBytes(6).toString("hex")}`)
+  const temporary = path.join(path.dirname(target), `${TEMPORARY_PREFIX}${path.basename(target)}-${randomBytes(6).toString("hex")}`)
   const file = await fs.open(temporary, "w", mode)
   try {
     await file.writeFile(data)
@@ -30,6 +34,14 @@ export const writeFileAtomic = async (target: string, data: string | Uint8Array,
     await fs.rm(temporary, { force: true })
     throw error
   }
+}
+
+/** `writeFileAtomic` unless `target` already holds exactly `data` (so a re-run leaves it untouched). */
+export const writeFileIfChanged = async (target: string, data: string | Uint8Array, mode: number): Promise<void> => {
+  const wanted = typeof data === "string" ? new TextEncoder().encode(data) : data
+  const current = await fs.readFile(target).catch(() => undefined)
+  if (current !== undefined && Buffer.compare(current, wanted) === 0) return
+  await writeFileAtomic(target, wanted, mode)
 }
 
 /** Whether anything is at `target` (`lstat`). */

@@ -10,6 +10,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
+import { Buffer } from "node:buffer"
+import { compareBytes } from "../../src/Bytes.ts"
+import { rawFiles } from "../../src/platform/RawFiles.ts"
 
 export const repo = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..")
 const main = path.join(repo, "src/cli/main.ts")
@@ -56,22 +59,33 @@ export const makeGraph = (out: string, driver: string, extra: ReadonlyArray<stri
   }
 }
 
-/** Every path under `root` with its type, mode, size, inode, mtime and content hash. */
+/** Every path under `root` (names as bytes, keyed latin1) with its type, mode, size, inode, mtime and content hash. */
 export const snapshot = (root: string): Map<string, string> => {
   const out = new Map<string, string>()
-  const walk = (dir: string) => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const full = path.join(dir, name)
-      const stat = fs.lstatSync(full)
+  const walk = (dir: Uint8Array, relative: string) => {
+    for (const name of rawFiles.readdir(dir).sort(compareBytes)) {
+      const full = new Uint8Array(Buffer.concat([dir, Buffer.from("/"), name]))
+      const key = relative + Buffer.from(name).toString("latin1")
+      const stat = rawFiles.lstat(full)
+      if (stat === undefined) continue
       let content = ""
-      if (stat.isFile()) content = createHash("sha256").update(fs.readFileSync(full)).digest("hex")
-      if (stat.isSymbolicLink()) content = fs.readlinkSync(full)
-      const mtime = stat.isDirectory() ? "" : String(stat.mtimeMs)
-      out.set(path.relative(root, full), `${stat.mode.toString(8)} ${stat.size} ${stat.ino} ${mtime} ${content}`)
-      if (stat.isDirectory()) walk(full)
+      if (stat.kind === "file") {
+        const hash = createHash("sha256")
+        const handle = rawFiles.openNoFollow(full)
+        const buffer = new Uint8Array(1 << 16)
+        for (let n = handle.read(buffer, 0, buffer.length); n > 0; n = handle.read(buffer, 0, buffer.length)) {
+          hash.update(buffer.subarray(0, n))
+        }
+        handle.close()
+        content = hash.digest("hex")
+      }
+      if (stat.kind === "symlink") content = Buffer.from(rawFiles.readlink(full)).toString("latin1")
+      const mtime = stat.kind === "directory" ? "" : String(stat.mtimeNs)
+      out.set(key, `${stat.mode.toString(8)} ${stat.size} ${stat.ino} ${mtime} ${content}`)
+      if (stat.kind === "directory") walk(full, key + "/")
     }
   }
-  walk(root)
+  walk(new TextEncoder().encode(root), "")
   return out
 }
 
