@@ -6,6 +6,10 @@
  *
  *   bun scripts/make-graph.ts --out DIR --driver vfs|overlay|aufs|btrfs
  *       [--size 64MiB] [--layers 4] [--seed 1] [--big-files 0] [--big-size 128MiB] [--expect FILE]
+ *       [--busybox /bin/busybox]
+ *
+ * `--busybox FILE` puts that (static) busybox at /bin/busybox of the base
+ * layer, with /bin/sh and /bin/echo linked to it, so the image really runs.
  *
  * `--expect FILE` writes `{ driver, layers: [{ id, parent, diffId, size, tarBytes }] }`.
  * Memory stays bounded: big files are written and hashed in 1 MiB chunks.
@@ -80,6 +84,7 @@ interface Options {
   readonly bigFiles: number
   readonly bigSize: number
   readonly expect: string | undefined
+  readonly busybox: string | undefined
 }
 
 const CHUNK = 1 << 20
@@ -124,6 +129,19 @@ const buildLayer = (
     make()
   }
 
+  if (index === 0 && options.busybox !== undefined) {
+    const binary = fs.readFileSync(options.busybox)
+    directory("bin")
+    const target = path.join(dir, "bin/busybox")
+    fs.writeFileSync(target, binary, { mode: 0o755 })
+    fs.chmodSync(target, 0o755)
+    fs.utimesSync(target, mtime, mtime)
+    recorder.add({ name: "bin/busybox", mode: 0o755, type: "file", size: binary.length, mtime }, (sink) => sink(binary))
+    for (const applet of ["sh", "echo"]) {
+      member({ name: `bin/${applet}`, mode: 0o777, type: "symlink", size: 0, mtime, linkName: "busybox" }, () =>
+        fs.symlinkSync("busybox", path.join(dir, "bin", applet)))
+    }
+  }
   const top = `l${index}`
   directory(top)
   const smallBudget = Math.max(0, Math.floor((options.size - options.bigFiles * options.bigSize) / options.layers))
@@ -233,6 +251,7 @@ if (import.meta.main) {
       "big-files": { type: "string", default: "0" },
       "big-size": { type: "string", default: "128MiB" },
       expect: { type: "string" },
+      busybox: { type: "string" },
     },
   })
   const driver = values.driver as Driver
@@ -251,6 +270,7 @@ if (import.meta.main) {
     bigFiles: Number(values["big-files"]),
     bigSize: parseSize(values["big-size"]),
     expect: values.expect,
+    busybox: values.busybox,
   })
   if (values.expect !== undefined) fs.writeFileSync(values.expect, JSON.stringify(result, null, 2) + "\n")
   const total = result.layers.reduce((sum, layer) => sum + layer.tarBytes, 0)
