@@ -10,7 +10,7 @@
  * const pool = new HashPool({ workers: 2, lanes: true })
  * const report = await Effect.runPromise(
  *   checksums({ root: "/var/lib/docker", pool, concurrency: 4 }).pipe(
- *     Effect.provide(builtinDrivers.overlay!("/var/lib/docker")),
+ *     Effect.provide(builtinDrivers.overlay!("/var/lib/docker", new Map())),
  *   ),
  * )
  * pool.close()

@@ -4,18 +4,26 @@
  * @module
  */
 import type { Layer } from "effect"
-import type { StorageDriver } from "../src/StorageDriver.ts"
+import type { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import * as aufs from "./aufs.ts"
 import * as btrfs from "./btrfs.ts"
 import * as overlay from "./overlay.ts"
 import * as vfs from "./vfs.ts"
+import * as zfs from "./zfs.ts"
 
-/** A plugin: given the Docker root, a layer providing the `StorageDriver` service. */
-export type DriverPlugin = (graphRoot: string) => Layer.Layer<StorageDriver>
+/**
+ * A plugin: given the Docker root and the `--storage-opt key=value` options,
+ * a layer providing the `StorageDriver` service.
+ */
+export type DriverPlugin = (
+  graphRoot: string,
+  options: ReadonlyMap<string, string>,
+) => Layer.Layer<StorageDriver, DriverError>
 
 export const builtinDrivers: Readonly<Record<string, DriverPlugin>> = {
   aufs: aufs.layer,
   overlay: overlay.layer,
   btrfs: btrfs.layer,
+  zfs: zfs.layer,
   vfs: vfs.layer,
 }

@@ -79,7 +79,7 @@ const measure = async (graph: string, lanes: boolean) => {
   const pool = new HashPool({ workers: jobs, lanes, onProgress: (n) => (bytes += n) })
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
-  const driver = builtinDrivers[values.driver!]!(graph)
+  const driver = builtinDrivers[values.driver!]!(graph, new Map())
   const report = await Effect.runPromise(
     checksums({ root: graph, pool, concurrency: jobs * 2 }).pipe(
       Effect.provide(driver),

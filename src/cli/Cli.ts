@@ -35,6 +35,10 @@ const storageDriver = Flag.String("storage-driver").pipe(
   ),
   Flag.optional,
 )
+const storageOpts = Flag.String("storage-opt").pipe(
+  Flag.withDescription("A storage driver option key=value, as given to Docker (zfs: zfs.fsname=<dataset>); repeatable"),
+  Flag.atLeast(0),
+)
 const jobs = Flag.Int("jobs").pipe(
   Flag.withAlias("j"),
   Flag.withDescription("Layers hashed in parallel (default: number of CPU cores)"),
@@ -47,11 +51,12 @@ const json = Flag.Boolean("json").pipe(
 
 const checksumsCommand = Command.make(
   "checksums",
-  { graph, storageDriver, jobs, json },
+  { graph, storageDriver, storageOpts, jobs, json },
   (flags) =>
     runChecksums({
       root: path.resolve(flags.graph),
       driver: Option.getOrUndefined(flags.storageDriver),
+      storageOpts: flags.storageOpts,
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       json: flags.json,
     }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
@@ -69,11 +74,12 @@ const force = Flag.Boolean("force").pipe(
 
 const migrateCommand = Command.make(
   "migrate",
-  { graph, storageDriver, jobs, json, force },
+  { graph, storageDriver, storageOpts, jobs, json, force },
   (flags) =>
     runMigrate({
       root: path.resolve(flags.graph),
       driver: Option.getOrUndefined(flags.storageDriver),
+      storageOpts: flags.storageOpts,
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       json: flags.json,
       force: flags.force,
@@ -95,6 +101,7 @@ export const cli = Command.make("cas-migrator").pipe(
 interface ChecksumsConfig {
   readonly root: string
   readonly driver: string | undefined
+  readonly storageOpts: ReadonlyArray<string>
   readonly jobs: number
   readonly json: boolean
 }
@@ -116,7 +123,21 @@ const prepare = (config: ChecksumsConfig) =>
       onPlanned: (layers: number, bytes: number) => progress.plan(layers, bytes),
       onLayerDone: () => progress.layerDone(),
     }
-    return { driverName, progress, options, driver: builtinDrivers[driverName]!(config.root) }
+    return { driverName, progress, options, driver: builtinDrivers[driverName]!(config.root, yield* parseStorageOpts(config)) }
+  })
+
+/** `--storage-opt key=value` pairs (a malformed one makes the root unusable: exit 2). */
+const parseStorageOpts = (config: ChecksumsConfig) =>
+  Effect.gen(function* () {
+    const options = new Map<string, string>()
+    for (const option of config.storageOpts) {
+      const equals = option.indexOf("=")
+      if (equals <= 0) {
+        return yield* new RootError({ root: config.root, reason: "UnknownDriver", detail: `--storage-opt ${option}: expected key=value` })
+      }
+      options.set(option.slice(0, equals).trim().toLowerCase(), option.slice(equals + 1).trim())
+    }
+    return options
   })
 
 const badJobs = (command: string, jobs: number) =>
@@ -142,6 +163,7 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
     Effect.catchTags({
       RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       GraphRootError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
     }),
   )
 
@@ -197,6 +219,7 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
     Effect.catchTags({
       RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       RootInUseError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       MigrateError: (error) => Effect.as(Console.error(error.message), ExitCode.SomeFailed),
     }),
   )

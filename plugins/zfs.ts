@@ -1,0 +1,101 @@
+/**
+ * zfs: one dataset per layer, `<base>/<id>` (a child is a clone of a snapshot
+ * of its parent's), each holding the layer's whole root. The base dataset is
+ * `--storage-opt zfs.fsname=<dataset>`, or else the ZFS dataset mounted on
+ * the Docker root, as Docker's driver found it. A layer is read by mounting
+ * its dataset read-only (`mount -t zfs -o ro`) on a directory of our own, for
+ * the view's scope only: the finaliser unmounts it whatever happens.
+ *
+ * @module
+ */
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect, Layer } from "effect"
+import { type GraphId, parseGraphId } from "../src/Ids.ts"
+import { runCommand } from "../src/platform/RunCommand.ts"
+import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
+
+const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
+  new DriverError({ driver: "zfs", reason, detail, ...(layer === undefined ? {} : { layer }) })
+
+/** The ZFS dataset mounted on `root` (Docker's default when no `zfs.fsname` is given). */
+const datasetMountedOn = async (root: string): Promise<string | undefined> => {
+  const mounts = await fs.readFile("/proc/mounts", "utf8").catch(() => "")
+  const resolved = path.resolve(root)
+  for (const line of mounts.split("\n")) {
+    const [source, target, type] = line.split(" ")
+    if (target === resolved && (type === "zfs" || type === "fuse.zfs") && source !== undefined) return source
+  }
+  return undefined
+}
+
+export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = new Map()) =>
+  Layer.effect(
+    StorageDriver,
+    Effect.gen(function* () {
+      const base = options.get("zfs.fsname") ??
+        (yield* Effect.promise(() => datasetMountedOn(graphRoot))) ??
+        (yield* Effect.fail(failure("NotFound", `no ZFS dataset is mounted on ${graphRoot}; give --storage-opt zfs.fsname=<dataset>`)))
+      const datasets = yield* Effect.tryPromise({
+        try: () => runCommand("zfs", ["list", "-H", "-o", "name", "-t", "filesystem", "-r", base]),
+        catch: (error) => failure("Unreadable", `cannot list the datasets under ${base}: ${String(error)}`),
+      }).pipe(Effect.map((out) => new Set(out.split("\n").filter((name) => name.startsWith(`${base}/`)).map((name) => name.slice(base.length + 1)))))
+
+      // One mount per dataset, shared by every view open on it (a parent is read by each child it
+      // is regenerated against) and unmounted when the last view closes.
+      const mounts = new Map<GraphId, { readonly dir: Promise<string>; users: number }>()
+      const mountDataset = async (id: GraphId) => {
+        const dir = await fs.mkdtemp(path.join(os.tmpdir(), `cas-migrator-zfs-${id.slice(0, 12)}-`))
+        try {
+          await runCommand("mount", ["-t", "zfs", "-o", "ro", `${base}/${id}`, dir])
+        } catch (error) {
+          await fs.rmdir(dir).catch(() => undefined)
+          throw error
+        }
+        return dir
+      }
+      const unmountDataset = async (dir: string) => {
+        await runCommand("umount", [dir]).catch(() => runCommand("umount", ["-l", dir]).catch(() => undefined))
+        await fs.rmdir(dir).catch(() => undefined)
+      }
+      const acquire = (id: GraphId): Promise<string> => {
+        let entry = mounts.get(id)
+        if (entry === undefined) {
+          entry = { dir: mountDataset(id), users: 0 }
+          mounts.set(id, entry)
+          entry.dir.catch(() => mounts.delete(id))
+        }
+        entry.users++
+        return entry.dir
+      }
+      const release = async (id: GraphId) => {
+        const entry = mounts.get(id)
+        if (entry === undefined || --entry.users > 0) return
+        mounts.delete(id)
+        await unmountDataset(await entry.dir)
+      }
+      const mount = (id: GraphId) =>
+        Effect.acquireRelease(
+          Effect.tryPromise({
+            try: () => acquire(id),
+            catch: (error) => {
+              void release(id)
+              return failure("MountFailed", String(error), id)
+            },
+          }),
+          () => Effect.promise(() => release(id)),
+        )
+
+      return {
+        name: "zfs",
+        layerFiles: "snapshot",
+        layers: Effect.succeed([...datasets].flatMap((name) => parseGraphId(name) ?? []).sort()),
+        exists: (id) => Effect.succeed(datasets.has(id)),
+        view: (id) =>
+          datasets.has(id)
+            ? Effect.map(mount(id), (root) => ({ root }))
+            : Effect.fail(failure("NotFound", `no dataset ${base}/${id}`, id)),
+      }
+    }),
+  )
