@@ -45,7 +45,14 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       // One mount per dataset, shared by every view open on it (a parent is read by each child it
       // is regenerated against) and unmounted when the last view closes.
       const mounts = new Map<GraphId, { readonly dir: Promise<string>; users: number }>()
-      const mountDataset = async (id: GraphId) => {
+      // Mounts and unmounts one at a time: cheap next to hashing, and zfs-fuse hangs on concurrent ones.
+      let pending: Promise<unknown> = Promise.resolve()
+      const oneAtATime = <A>(operation: () => Promise<A>): Promise<A> => {
+        const result = pending.then(operation, operation)
+        pending = result.catch(() => undefined)
+        return result
+      }
+      const mountDataset = (id: GraphId) => oneAtATime(async () => {
         const dir = await fs.mkdtemp(path.join(os.tmpdir(), `cas-migrator-zfs-${id.slice(0, 12)}-`))
         try {
           await runCommand("mount", ["-t", "zfs", "-o", "ro", `${base}/${id}`, dir])
@@ -54,11 +61,11 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
           throw error
         }
         return dir
-      }
-      const unmountDataset = async (dir: string) => {
+      })
+      const unmountDataset = (dir: string) => oneAtATime(async () => {
         await runCommand("umount", [dir]).catch(() => runCommand("umount", ["-l", dir]).catch(() => undefined))
         await fs.rmdir(dir).catch(() => undefined)
-      }
+      })
       const acquire = (id: GraphId): Promise<string> => {
         let entry = mounts.get(id)
         if (entry === undefined) {

@@ -5,60 +5,14 @@
  */
 import assert from "node:assert/strict"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { gunzipSync } from "node:zlib"
 import { extractGolden, isRoot, makeGraph, repo, runCli, snapshot, startCli, tempDir } from "./support/cli.ts"
-
-interface Expected {
-  readonly image_dir_manifest: {
-    readonly root: string
-    readonly files: Record<string, { readonly mode: string; readonly sha256: string; readonly sha256_of?: string }>
-    readonly dirs: Record<string, { readonly mode: string }>
-  }
-  readonly other_outputs: Record<string, { readonly mode: string; readonly sha256: string; readonly sha256_of?: string }>
-  readonly migration_v1_images: Record<string, string>
-}
+import { differences, type Expected } from "./support/golden.ts"
 
 const NEEDS_ROOT = "needs root: the fixtures hold device nodes, uid 3000000 files and trusted.* xattrs"
 if (!isRoot) console.warn(`\n*** migrate golden tests NOT RUN: ${NEEDS_ROOT} ***\n`)
-
-const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
-const mode = (file: string) => (fs.statSync(file).mode & 0o7777).toString(8).padStart(4, "0")
-const digestOf = (file: string, of: string | undefined) =>
-  sha(of === "decompressed" ? gunzipSync(fs.readFileSync(file)) : fs.readFileSync(file))
-
-/** Every difference between what migrate left and what Docker's migration left. */
-const differences = (root: string, expected: Expected): Array<string> => {
-  const problems: Array<string> = []
-  const manifest = expected.image_dir_manifest
-  for (const [rel, spec] of Object.entries({ ...manifest.files, ...expected.other_outputs })) {
-    const file = path.join(root, rel)
-    if (!fs.existsSync(file)) {
-      problems.push(`${rel}: missing`)
-      continue
-    }
-    if (mode(file) !== spec.mode) problems.push(`${rel}: mode ${mode(file)}, want ${spec.mode}`)
-    if (digestOf(file, spec.sha256_of) !== spec.sha256) problems.push(`${rel}: content differs`)
-  }
-  for (const [rel, spec] of Object.entries(manifest.dirs)) {
-    const dir = path.join(root, rel)
-    if (!fs.existsSync(dir)) problems.push(`${rel}/: missing`)
-    else if (mode(dir) !== spec.mode) problems.push(`${rel}/: mode ${mode(dir)}, want ${spec.mode}`)
-  }
-  const walk = (dir: string) => {
-    for (const name of fs.readdirSync(dir)) {
-      const full = path.join(dir, name)
-      const rel = path.relative(root, full)
-      if (!(rel in manifest.files) && !(rel in manifest.dirs)) problems.push(`${rel}: not written by Docker`)
-      if (fs.lstatSync(full).isDirectory()) walk(full)
-    }
-  }
-  walk(path.join(root, manifest.root))
-  return problems
-}
 
 for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   test(`${driver}: migrate writes exactly Docker's files (image store, layer store, containers, tags, markers)`, { skip: isRoot ? false : NEEDS_ROOT }, () => {

@@ -7,12 +7,11 @@
  */
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { gunzipSync } from "node:zlib"
 import { extractGolden, isRoot, repo, runCli, tempDir } from "./support/cli.ts"
+import { differences, type Expected } from "./support/golden.ts"
 
 const infra = path.join(repo, "../shared/infra/zfs")
 const haveZfs = spawnSync("sh", ["-c", "command -v zfs-fuse && command -v zpool && grep -q zfs-fuse /sbin/mount.zfs"]).status === 0
@@ -32,10 +31,7 @@ const sh = (script: string, ...args: Array<string>) => {
 }
 
 test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden's values", { skip: SKIP }, () => {
-  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as {
-    readonly image_dir_manifest: { readonly files: Record<string, { sha256: string; sha256_of?: string }> }
-    readonly other_outputs: Record<string, { sha256: string; sha256_of?: string }>
-  }
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
   const source = extractGolden("vfs")
   const base = tempDir("zfs")
   const root = path.join(base, "docker")
@@ -47,18 +43,9 @@ test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden'
     const checked = runCli(["checksums", "--graph", root, ...options, "--json"])
     assert.equal(checked.code, 0, checked.stderr)
     assert.equal(runCli(["migrate", "--graph", root, ...options]).code, 1) // the golden's failing images
-    const differences: Array<string> = []
-    for (const [rel, spec] of Object.entries({ ...expected.image_dir_manifest.files, ...expected.other_outputs })) {
-      const file = path.join(root, rel.replace(/^image\/vfs\//, "image/zfs/"))
-      if (!fs.existsSync(file)) {
-        differences.push(`${rel}: missing`)
-        continue
-      }
-      const bytes = fs.readFileSync(file)
-      const digest = createHash("sha256").update(spec.sha256_of === "decompressed" ? gunzipSync(bytes) : bytes).digest("hex")
-      if (digest !== spec.sha256 && !ZFS_CANNOT_KEEP.some((id) => rel.includes(id))) differences.push(`${rel}: differs`)
-    }
-    assert.deepEqual(differences, [])
+    const found = differences(root, expected, { from: "image/vfs", to: "image/zfs" })
+      .filter((problem) => !ZFS_CANNOT_KEEP.some((id) => problem.includes(id)))
+    assert.deepEqual(found, [])
     assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-zfs"), false, "a dataset stayed mounted")
   } finally {
     spawnSync("zpool", ["destroy", "-f", pool])
