@@ -28,6 +28,8 @@ export interface RegenerateRequest {
   readonly layerFiles: LayerFiles
   /** Where the gzip of the tar-split metadata goes (created with mode 0666 less the umask, as Docker's `os.Create`). */
   readonly tarDataOut: string
+  /** The whiteouts' mtime; Docker used the current time (the default). Fixed only to compare two regenerations. */
+  readonly whiteoutTimeNs?: bigint | undefined
 }
 
 export interface Regenerated {
@@ -69,7 +71,7 @@ export const regenerateLayer = (
     const root = utf8.encode(request.root)
     if (request.layerFiles === "snapshot" && request.parentRoot !== undefined) {
       // Docker stamped each whiteout with time.Now().
-      writeChanges(tar, utf8.encode(request.parentRoot), root, () => BigInt(Date.now()) * 1_000_000n)
+      writeChanges(tar, utf8.encode(request.parentRoot), root, () => request.whiteoutTimeNs ?? BigInt(Date.now()) * 1_000_000n)
     } else {
       writeTree(tar, root, { hideAufsMetadata: request.layerFiles === "aufs-diff" })
     }

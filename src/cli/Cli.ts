@@ -17,6 +17,8 @@ import { checksums, type ChecksumsReport } from "../Checksums.ts"
 import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
 import { guardRoot } from "../DaemonGuard.ts"
 import { HashPool } from "../HashPool.ts"
+import { driversWith } from "../PluginLoader.ts"
+import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
 import { migrate } from "../Migrate.ts"
 import { Progress } from "../Progress.ts"
 
@@ -39,6 +41,10 @@ const storageOpts = Flag.String("storage-opt").pipe(
   Flag.withDescription("A storage driver option key=value, as given to Docker (zfs: zfs.fsname=<dataset>); repeatable"),
   Flag.atLeast(0),
 )
+const plugins = Flag.String("plugin").pipe(
+  Flag.withDescription("Load a storage driver plugin module (exports `name` and `layer`); repeatable"),
+  Flag.atLeast(0),
+)
 const jobs = Flag.Int("jobs").pipe(
   Flag.withAlias("j"),
   Flag.withDescription("Layers hashed in parallel (default: number of CPU cores)"),
@@ -51,12 +57,13 @@ const json = Flag.Boolean("json").pipe(
 
 const checksumsCommand = Command.make(
   "checksums",
-  { graph, storageDriver, storageOpts, jobs, json },
+  { graph, storageDriver, storageOpts, plugins, jobs, json },
   (flags) =>
     runChecksums({
       root: path.resolve(flags.graph),
       driver: Option.getOrUndefined(flags.storageDriver),
       storageOpts: flags.storageOpts,
+      plugins: flags.plugins,
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       json: flags.json,
     }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
@@ -74,12 +81,13 @@ const force = Flag.Boolean("force").pipe(
 
 const migrateCommand = Command.make(
   "migrate",
-  { graph, storageDriver, storageOpts, jobs, json, force },
+  { graph, storageDriver, storageOpts, plugins, jobs, json, force },
   (flags) =>
     runMigrate({
       root: path.resolve(flags.graph),
       driver: Option.getOrUndefined(flags.storageDriver),
       storageOpts: flags.storageOpts,
+      plugins: flags.plugins,
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       json: flags.json,
       force: flags.force,
@@ -92,16 +100,66 @@ const migrateCommand = Command.make(
   ),
 )
 
+const pluginTestCommand = Command.make(
+  "plugin-test",
+  { graph, storageDriver, storageOpts, plugins, json },
+  (flags) =>
+    runPluginTest({
+      root: path.resolve(flags.graph),
+      driver: Option.getOrUndefined(flags.storageDriver),
+      storageOpts: flags.storageOpts,
+      plugins: flags.plugins,
+      json: flags.json,
+    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+).pipe(
+  Command.withDescription(
+    "Run the storage driver conformance kit on a plugin (--plugin FILE) or a built-in driver over a Docker root: " +
+      "layers listed, views read-only and released, nothing left mounted, nothing changed.",
+  ),
+)
+
 /** The root command. */
 export const cli = Command.make("cas-migrator").pipe(
   Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
-  Command.withSubcommands([checksumsCommand, migrateCommand]),
+  Command.withSubcommands([checksumsCommand, migrateCommand, pluginTestCommand]),
 )
+
+/** Runs the conformance kit on the chosen driver; exit 0 when every check passes. */
+export const runPluginTest = (
+  config: Omit<ChecksumsConfig, "jobs"> & { readonly json: boolean },
+): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    yield* checkRoot(config.root)
+    const drivers = yield* driversWith(builtinDrivers, config.plugins)
+    const loaded = config.plugins.length > 0 && config.driver === undefined
+      ? Object.keys(drivers).find((name) => !(name in builtinDrivers))
+      : undefined
+    const driverName = loaded ?? (yield* chooseDriver(config.root, Object.keys(drivers), config.driver))
+    const options = yield* parseStorageOpts({ ...config, jobs: 1 })
+    const storage = path.join(config.root, driverName)
+    const results = yield* Effect.promise(() =>
+      runConformance({ driver: drivers[driverName]!(config.root, options), graphRoot: config.root, storage })
+    )
+    const passed = results.filter((r) => r.ok).length
+    if (config.json) {
+      yield* Console.log(JSON.stringify({ command: "plugin-test", driver: driverName, passed, total: results.length, checks: results }, null, 2))
+    } else {
+      for (const r of results) yield* Console.log(`${r.ok ? "PASS" : "FAIL"} ${r.check}${r.detail === "" ? "" : `: ${r.detail}`}`)
+      yield* Console.log(`plugin-test ${driverName}: ${passed}/${results.length} checks passed`)
+    }
+    return passed === results.length ? ExitCode.Done : ExitCode.SomeFailed
+  }).pipe(
+    Effect.catchTags({
+      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+    }),
+  )
 
 interface ChecksumsConfig {
   readonly root: string
   readonly driver: string | undefined
   readonly storageOpts: ReadonlyArray<string>
+  readonly plugins: ReadonlyArray<string>
   readonly jobs: number
   readonly json: boolean
 }
@@ -110,7 +168,8 @@ interface ChecksumsConfig {
 const prepare = (config: ChecksumsConfig) =>
   Effect.gen(function* () {
     yield* checkRoot(config.root)
-    const driverName = yield* chooseDriver(config.root, Object.keys(builtinDrivers), config.driver)
+    const drivers = yield* driversWith(builtinDrivers, config.plugins)
+    const driverName = yield* chooseDriver(config.root, Object.keys(drivers), config.driver)
     const progress = new Progress()
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
@@ -123,7 +182,7 @@ const prepare = (config: ChecksumsConfig) =>
       onPlanned: (layers: number, bytes: number) => progress.plan(layers, bytes),
       onLayerDone: () => progress.layerDone(),
     }
-    return { driverName, progress, options, driver: builtinDrivers[driverName]!(config.root, yield* parseStorageOpts(config)) }
+    return { driverName, progress, options, driver: drivers[driverName]!(config.root, yield* parseStorageOpts(config)) }
   })
 
 /** `--storage-opt key=value` pairs (a malformed one makes the root unusable: exit 2). */
@@ -164,6 +223,7 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
       RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       GraphRootError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
     }),
   )
 
@@ -220,6 +280,7 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
       RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       RootInUseError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
       MigrateError: (error) => Effect.as(Console.error(error.message), ExitCode.SomeFailed),
     }),
   )
