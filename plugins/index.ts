@@ -7,6 +7,7 @@ import type { Layer } from "effect"
 import type { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import * as aufs from "./aufs.ts"
 import * as btrfs from "./btrfs.ts"
+import * as devicemapper from "./devicemapper.ts"
 import * as overlay from "./overlay.ts"
 import * as vfs from "./vfs.ts"
 import * as zfs from "./zfs.ts"
@@ -25,5 +26,6 @@ export const builtinDrivers: Readonly<Record<string, DriverPlugin>> = {
   overlay: overlay.layer,
   btrfs: btrfs.layer,
   zfs: zfs.layer,
+  devicemapper: devicemapper.layer,
   vfs: vfs.layer,
 }

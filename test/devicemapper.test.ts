@@ -1,0 +1,50 @@
+/**
+ * The devicemapper plugin, reading thin devices without device-mapper
+ * (`thin_dump` + a sparse image + a read-only loop mount): the vfs golden laid
+ * out as Docker's loop-lvm pool (scripts/devicemapper/vfs-to-devicemapper.ts,
+ * whose metadata is written by thin_restore), then `checksums`, `migrate` and
+ * the conformance kit give the vfs golden's values, and no loop device or
+ * mount is left behind.
+ */
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { test } from "node:test"
+import { builtinDrivers } from "../plugins/index.ts"
+import type { GraphId } from "../src/Ids.ts"
+import { vfsToDevicemapper } from "../scripts/devicemapper/vfs-to-devicemapper.ts"
+import { runConformance } from "./conformance/StorageDriverConformance.ts"
+import { extractGolden, isRoot, repo, runCli, tempDir } from "./support/cli.ts"
+import { differences, type Expected } from "./support/golden.ts"
+
+const haveTools = spawnSync("sh", ["-c", "command -v thin_dump && command -v thin_restore && command -v mkfs.ext4 && command -v rsync"]).status === 0
+const SKIP = !isRoot ? "needs root (loop mounts)" : !haveTools ? "needs thin-provisioning-tools, e2fsprogs, rsync (CI installs them)" : false
+if (SKIP !== false) console.warn(`\n*** devicemapper tests NOT RUN: ${SKIP} ***\n`)
+
+const loops = () => spawnSync("losetup", ["-a"], { encoding: "utf8" }).stdout
+
+test("the vfs golden in a thin pool, read without device-mapper: checksums, migrate and the conformance kit", { skip: SKIP }, async () => {
+  const loopsBefore = loops()
+  const source = extractGolden("vfs")
+  const root = path.join(tempDir("devicemapper"), "docker")
+  vfsToDevicemapper(source, root, 64 * 1024 * 1024)
+  assert.equal(runCli(["checksums", "--graph", root]).code, 0)
+  assert.equal(runCli(["migrate", "--graph", root]).code, 1) // the golden's failing images
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+  assert.deepEqual(differences(root, expected, { from: "image/vfs", to: "image/devicemapper" }), [])
+
+  const reference = new Map<GraphId, string>()
+  for (const id of fs.readdirSync(path.join(source, "vfs/dir"))) {
+    if (/^[0-9a-f]{64}$/.test(id)) reference.set(id as GraphId, path.join(source, "vfs/dir", id))
+  }
+  const results = await runConformance({
+    driver: builtinDrivers.devicemapper!(root, new Map()),
+    graphRoot: root,
+    storage: path.join(root, "devicemapper"),
+    reference,
+  })
+  assert.deepEqual(results.filter((r) => !r.ok), [])
+  assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-dm"), false, "a device stayed mounted")
+  assert.equal(loops(), loopsBefore, "a loop device stayed attached")
+})
