@@ -71,7 +71,8 @@ test("conformance: the zfs plugin passes the kit on ZFS datasets made from the v
   const root = path.join(base, "docker")
   const pool = `casconf${process.pid}`
   const infra = path.join(repo, "../shared/infra/zfs")
-  assert.equal(spawnSync("sh", [path.join(infra, "start.sh")]).status, 0)
+  const started = spawnSync("sh", [path.join(infra, "start.sh")], { encoding: "utf8" })
+  assert.equal(started.status, 0, started.stderr)
   try {
     const made = spawnSync("python3", [path.join(infra, "vfs-to-zfs.py"), source, root, path.join(base, "pool.img"), "--pool", pool], { encoding: "utf8" })
     assert.equal(made.status, 0, made.stderr)
@@ -93,6 +94,7 @@ test("conformance: the zfs plugin passes the kit on ZFS datasets made from the v
     assert.ok(lossy.size > 0 && lossy.size < reference.size, `excused layers: ${[...lossy].join(", ")}`)
   } finally {
     spawnSync("zpool", ["destroy", "-f", pool])
+    for (const pid of started.stdout.trim().split(/\s+/)) spawnSync("sh", [path.join(infra, "stop.sh"), pid]) // leave no daemon behind
   }
 })
 

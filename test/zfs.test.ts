@@ -36,7 +36,7 @@ test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden'
   const base = tempDir("zfs")
   const root = path.join(base, "docker")
   const pool = `casmig${process.pid}`
-  sh(`sh "$1/start.sh" >/dev/null`, infra)
+  const daemon = sh(`sh "$1/start.sh"`, infra).trim()
   try {
     sh(`python3 "$1/vfs-to-zfs.py" "$2" "$3" "$4/pool.img" --pool "$5"`, infra, source, root, base, pool)
     const options = ["--storage-driver", "zfs", "--storage-opt", `zfs.fsname=${pool}/docker`]
@@ -49,6 +49,7 @@ test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden'
     assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-zfs"), false, "a dataset stayed mounted")
   } finally {
     spawnSync("zpool", ["destroy", "-f", pool])
+    for (const pid of daemon.split(/\s+/)) spawnSync("sh", [path.join(infra, "stop.sh"), pid]) // leave no daemon behind
   }
 })
 
