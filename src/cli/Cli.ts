@@ -25,6 +25,9 @@ import { Progress } from "../Progress.ts"
 /** The exit codes of every command. */
 export const ExitCode = { Done: 0, SomeFailed: 1, Unusable: 2 } as const
 
+/** Prints an error's message on stderr and ends the command with `code`. */
+const failWith = (code: number) => (error: { readonly message: string }) => Effect.as(Console.error(error.message), code)
+
 const graph = Flag.String("graph").pipe(
   Flag.withAlias("g"),
   Flag.withDefault("/var/lib/docker"),
@@ -150,8 +153,8 @@ export const runPluginTest = (
     return passed === results.length ? ExitCode.Done : ExitCode.SomeFailed
   }).pipe(
     Effect.catchTags({
-      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      RootError: failWith(ExitCode.Unusable),
+      PluginError: failWith(ExitCode.Unusable),
     }),
   )
 
@@ -220,10 +223,10 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
   }).pipe(
     Effect.scoped,
     Effect.catchTags({
-      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      GraphRootError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
+      RootError: failWith(ExitCode.Unusable),
+      GraphRootError: failWith(ExitCode.Unusable),
+      DriverError: failWith(ExitCode.Unusable),
+      PluginError: failWith(ExitCode.Unusable),
     }),
   )
 
@@ -277,11 +280,11 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
   }).pipe(
     Effect.scoped,
     Effect.catchTags({
-      RootError: (error: RootError) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      RootInUseError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      DriverError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      PluginError: (error) => Effect.as(Console.error(error.message), ExitCode.Unusable),
-      MigrateError: (error) => Effect.as(Console.error(error.message), ExitCode.SomeFailed),
+      RootError: failWith(ExitCode.Unusable),
+      RootInUseError: failWith(ExitCode.Unusable),
+      DriverError: failWith(ExitCode.Unusable),
+      PluginError: failWith(ExitCode.Unusable),
+      MigrateError: failWith(ExitCode.SomeFailed),
     }),
   )
 
