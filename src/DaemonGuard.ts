@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
+import { errorCode } from "./platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
 
 /** Why `migrate` will not run. */
@@ -30,7 +31,7 @@ const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
   } catch (error) {
-    if (!(typeof error === "object" && error !== null && "code" in error && error.code === "EPERM")) return false
+    if (errorCode(error) !== "EPERM") return false
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
@@ -105,7 +106,7 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
               await fs.writeFile(lock, String(process.pid), { flag: "wx", mode: 0o600 })
               return
             } catch (error) {
-              if (!(typeof error === "object" && error !== null && "code" in error && error.code === "EEXIST")) throw error
+              if (errorCode(error) !== "EEXIST") throw error
               const holder = Number((await fs.readFile(lock, "utf8").catch(() => "")).trim())
               if (alive(holder)) throw new Error(`another migrator holds ${lock} (pid ${holder})`)
               await fs.rm(lock, { force: true }) // its process is gone

@@ -10,6 +10,7 @@ import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "./Ids.ts"
 import type { LayerFiles } from "./RegenerateLayer.ts"
+import { errorCode } from "./platform/ErrorCode.ts"
 import { DriverError, StorageDriver } from "./StorageDriver.ts"
 
 export interface DirectoryLayout {
@@ -61,8 +62,6 @@ export const directoryDriver = (layout: DirectoryLayout, graphRoot: string): Lay
   })
 }
 
-const isNotFound = (error: unknown): boolean =>
-  typeof error === "object" && error !== null && "code" in error && (error.code === "ENOENT" || error.code === "ENOTDIR")
+const isNotFound = (error: unknown): boolean => errorCode(error) === "ENOENT" || errorCode(error) === "ENOTDIR"
 
-const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "code" in error ? String(error.code) : String(error)
+const describe = (error: unknown): string => errorCode(error) ?? String(error)

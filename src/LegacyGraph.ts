@@ -8,6 +8,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
+import { errorCode } from "./platform/ErrorCode.ts"
 import { type GraphId, parseGraphId } from "./Ids.ts"
 
 /** On-disk names in the legacy graph. */
@@ -131,8 +132,7 @@ const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.fro
 
 /** A short reason for a failed system call or parse. */
 export const errorText = (error: unknown): string => {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") {
-    return error.code === "ENOENT" ? "no such file or directory" : error.code
-  }
+  const code = errorCode(error)
+  if (code !== undefined) return code === "ENOENT" ? "no such file or directory" : code
   return error instanceof Error ? error.message : String(error)
 }

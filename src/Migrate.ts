@@ -27,6 +27,7 @@ import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImag
 import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
 import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
+import { errorCode } from "./platform/ErrorCode.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 
@@ -186,7 +187,7 @@ const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
   try {
     text = await readText(path.join(root, MIGRATION_IMAGES))
   } catch (error) {
-    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return new Map()
+    if (errorCode(error) === "ENOENT") return new Map()
     throw error
   }
   const parsed: unknown = JSON.parse(text)
@@ -311,7 +312,7 @@ const migrateContainers = async (
   const dir = path.join(root, CONTAINERS_DIR)
   // The 1.10 daemon created containers/ before migrating, so a root without it has no containers.
   const listed = await fs.readdir(dir).catch((error: unknown) => {
-    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return [] as Array<string>
+    if (errorCode(error) === "ENOENT") return [] as Array<string>
     throw error
   })
   const names = listed.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
@@ -395,7 +396,7 @@ const migrateTags = async (
   try {
     legacyText = await readText(path.join(root, `repositories-${driverName}`))
   } catch (error) {
-    if (typeof error === "object" && error !== null && "code" in error && error.code === "ENOENT") return []
+    if (errorCode(error) === "ENOENT") return []
     throw error
   }
   const legacy = JSON.parse(legacyText) as { Repositories?: Record<string, Record<string, unknown> | null> | null }

@@ -21,6 +21,7 @@ import { type CrcLaneProducer, LANE_SLOT_BYTES } from "./CrcLane.ts"
 import type { Crc64Engine } from "./Crc64Wasm.ts"
 import { crc64Bytes } from "./Crc64.ts"
 import { LayerPathError, type LayerRoot } from "./LayerPath.ts"
+import { errorCode } from "./platform/ErrorCode.ts"
 import type { FileHandle } from "./platform/RawFiles.ts"
 import {
   BadEntry,
@@ -250,8 +251,7 @@ const toFailure = (error: unknown, tarDataPath: string): AssembleFailure => {
   if (error instanceof AssembleFailure) return error
   if (error instanceof BadEntry) return new AssembleFailure("BadEntry", error.message)
   const message = error instanceof Error ? error.message : String(error)
-  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
-  if (code === "ENOENT") return new AssembleFailure("Unreadable", `${tarDataPath}: no such file or directory`)
+  if (errorCode(error) === "ENOENT") return new AssembleFailure("Unreadable", `${tarDataPath}: no such file or directory`)
   return new AssembleFailure("Unreadable", `${tarDataPath}: ${message}`)
 }
 

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict"
 import { test } from "node:test"
+import { concatBytes } from "../src/Bytes.ts"
 import { GoTarWriter, goModTime, type TarHeader, type TarSink, TypeFlag } from "../src/GoTarWriter.ts"
 
 const utf8 = new TextEncoder()
@@ -18,15 +19,7 @@ const capture = () => {
     beginEntry: (name) => void names.push(text(name)),
     content: (bytes) => void chunks.push(bytes.slice()),
   }
-  const bytes = () => {
-    const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-    let at = 0
-    for (const c of chunks) {
-      out.set(c, at)
-      at += c.length
-    }
-    return out
-  }
+  const bytes = () => concatBytes(chunks)
   return { sink, names, bytes }
 }
 

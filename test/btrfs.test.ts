@@ -9,18 +9,12 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { extractGolden, isRoot, repo, runCli, tempDir } from "./support/cli.ts"
+import { extractGolden, isRoot, repo, runCli, sh, tempDir } from "./support/cli.ts"
 import { differences, type Expected } from "./support/golden.ts"
 
 const haveBtrfs = spawnSync("sh", ["-c", "command -v mkfs.btrfs && command -v btrfs && command -v rsync"]).status === 0
 const SKIP = !isRoot ? "needs root (loop mount)" : !haveBtrfs ? "needs btrfs-progs and rsync (CI installs them)" : false
 if (SKIP !== false) console.warn(`\n*** btrfs tests NOT RUN: ${SKIP} ***\n`)
-
-const sh = (script: string, ...args: Array<string>) => {
-  const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
-  assert.equal(result.status, 0, `${script}: ${result.stderr}`)
-  return result.stdout
-}
 
 test("the btrfs golden on real btrfs subvolumes and snapshots: checksums and migrate give the golden's files", { skip: SKIP }, () => {
   const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/btrfs/expected.json"), "utf8")) as Expected

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { extractGolden, isRoot, makeGraph, repo, runCli, tempDir } from "./support/cli.ts"
+import { extractGolden, isRoot, makeGraph, repo, runCli, sh, tempDir } from "./support/cli.ts"
 
 const infra = path.join(repo, "../shared/infra/dockerd")
 const haveDockerd = spawnSync("sh", ["-c", "command -v dockerd && command -v containerd"]).status === 0
@@ -20,12 +20,6 @@ const SKIP = !isRoot
   ? "needs Debian's docker.io: run ../shared/infra/dockerd/install.sh (CI does)"
   : false
 if (SKIP !== false) console.warn(`\n*** real-daemon tests NOT RUN: ${SKIP} ***\n`)
-
-const sh = (script: string, ...args: Array<string>) => {
-  const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
-  assert.equal(result.status, 0, `${script}: ${result.stderr}`)
-  return result.stdout
-}
 
 interface Expected {
   readonly layers: Record<string, { readonly path: string }>

@@ -21,17 +21,11 @@ import { rawFiles } from "../src/platform/RawFiles.ts"
 import { regenerateLayer } from "../src/RegenerateLayer.ts"
 import { decodeEntry, entryNameBytes, EntryType } from "../src/TarSplit.ts"
 import { assembleLayer } from "../src/TarSplitAssembler.ts"
-import { changedPaths, isRoot, makeGraph, runCli, snapshot, startCli, tempDir } from "./support/cli.ts"
+import { changedPaths, isRoot, makeGraph, runCli, sh, snapshot, startCli, tempDir } from "./support/cli.ts"
 
 const engine = makeCrc64Engine()
 const NEEDS_ROOT = "needs root: device nodes, foreign owners and security.capability xattrs"
 if (!isRoot) console.warn(`\n*** fallback round-trip tests NOT RUN: ${NEEDS_ROOT} ***\n`)
-
-const sh = (script: string, ...args: Array<string>) => {
-  const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
-  assert.equal(result.status, 0, `${script}: ${result.stderr}`)
-  return result.stdout
-}
 
 /** A tree with every kind of entry the archiver meets (made with Python where names are not UTF-8). */
 const makeTree = (root: string) => {

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { extractGolden, isRoot, repo, runCli, tempDir } from "./support/cli.ts"
+import { extractGolden, isRoot, repo, runCli, sh, tempDir } from "./support/cli.ts"
 import { differences, type Expected } from "./support/golden.ts"
 
 const infra = path.join(repo, "../shared/infra/zfs")
@@ -23,12 +23,6 @@ if (SKIP !== false) console.warn(`\n*** zfs tests NOT RUN: ${SKIP} ***\n`)
  * have them: none of the vfs golden's fallback layers do, so nothing is excused here.
  */
 const ZFS_CANNOT_KEEP: ReadonlyArray<string> = []
-
-const sh = (script: string, ...args: Array<string>) => {
-  const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
-  assert.equal(result.status, 0, `${script}: ${result.stderr}`)
-  return result.stdout
-}
 
 test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden's values", { skip: SKIP }, () => {
   const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected

@@ -58,18 +58,32 @@ const json = Flag.Boolean("json").pipe(
   Flag.withDefault(false),
 )
 
+/** The flags every command shares, as configuration. */
+const commonConfig = (flags: {
+  readonly graph: string
+  readonly storageDriver: Option.Option<string>
+  readonly storageOpts: ReadonlyArray<string>
+  readonly plugins: ReadonlyArray<string>
+  readonly json: boolean
+}) => ({
+  root: path.resolve(flags.graph),
+  driver: Option.getOrUndefined(flags.storageDriver),
+  storageOpts: flags.storageOpts,
+  plugins: flags.plugins,
+  json: flags.json,
+})
+
+/** Ends the process with a command's exit code (runMain exits non-zero only on failure). */
+const exitWith = (code: number) => Effect.sync(() => void (process.exitCode = code))
+
 const checksumsCommand = Command.make(
   "checksums",
   { graph, storageDriver, storageOpts, plugins, jobs, json },
   (flags) =>
     runChecksums({
-      root: path.resolve(flags.graph),
-      driver: Option.getOrUndefined(flags.storageDriver),
-      storageOpts: flags.storageOpts,
-      plugins: flags.plugins,
+      ...commonConfig(flags),
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
-      json: flags.json,
-    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+    }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
     "Compute every layer's diffID and size and write Docker's helper files (.migration-diffid, .migration-size, " +
@@ -87,14 +101,10 @@ const migrateCommand = Command.make(
   { graph, storageDriver, storageOpts, plugins, jobs, json, force },
   (flags) =>
     runMigrate({
-      root: path.resolve(flags.graph),
-      driver: Option.getOrUndefined(flags.storageDriver),
-      storageOpts: flags.storageOpts,
-      plugins: flags.plugins,
+      ...commonConfig(flags),
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
-      json: flags.json,
       force: flags.force,
-    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+    }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
     "Do offline everything a Docker 1.10 daemon did at its first start on a legacy root: checksums, image configs, " +
@@ -107,13 +117,7 @@ const pluginTestCommand = Command.make(
   "plugin-test",
   { graph, storageDriver, storageOpts, plugins, json },
   (flags) =>
-    runPluginTest({
-      root: path.resolve(flags.graph),
-      driver: Option.getOrUndefined(flags.storageDriver),
-      storageOpts: flags.storageOpts,
-      plugins: flags.plugins,
-      json: flags.json,
-    }).pipe(Effect.flatMap((code) => Effect.sync(() => void (process.exitCode = code)))),
+    runPluginTest(commonConfig(flags)).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
     "Run the storage driver conformance kit on a plugin (--plugin FILE) or a built-in driver over a Docker root: " +

@@ -10,6 +10,7 @@
  */
 import { Buffer } from "node:buffer"
 import * as fs from "node:fs"
+import { errorCode } from "./ErrorCode.ts"
 import { isValidUtf8 } from "../GoJson.ts"
 
 /** What a path or handle refers to. */
@@ -67,10 +68,7 @@ const kindOfMode = (mode: number): FileKind => {
   return type === 0o100000 ? "file" : type === 0o040000 ? "directory" : type === 0o120000 ? "symlink" : "other"
 }
 
-const errnoCode = (error: unknown): string =>
-  typeof error === "object" && error !== null && "code" in error && typeof error.code === "string"
-    ? error.code
-    : "EIO"
+const errnoCode = (error: unknown): string => errorCode(error) ?? "EIO"
 
 const asBuffer = (path: Uint8Array) => Buffer.from(path.buffer, path.byteOffset, path.byteLength)
 

@@ -42,6 +42,13 @@ export const startCli = (args: ReadonlyArray<string>): ChildProcess => {
   return spawn(command, argv, { stdio: "ignore" })
 }
 
+/** Runs a bash script with arguments ($1, $2, ...); fails the test with its stderr if it fails. */
+export const sh = (script: string, ...args: ReadonlyArray<string>): string => {
+  const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
+  if (result.status !== 0) throw new Error(`${script}: exit ${result.status}: ${result.stderr}`)
+  return result.stdout
+}
+
 export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cas-migrator-${prefix}-`))
 
 /** Builds a graph with scripts/make-graph.ts; returns the expected layers. */
