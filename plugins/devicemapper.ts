@@ -1,158 +1,128 @@
 /**
- * devicemapper: every layer a thin device (ext4, files under `rootfs/`) in
- * one thin pool; Docker's JSON in `devicemapper/metadata/<id>` gives its
- * device id. A layer is read without device-mapper: `thin_dump` of the pool's
- * metadata (the loop-lvm file `devicemapper/devicemapper/metadata`, or
- * `--storage-opt dm.metadatadev=`) maps the device's blocks in the data file
- * (`devicemapper/devicemapper/data`, or `dm.datadev=`); they are copied into a
- * sparse image at their offsets and loop-mounted read-only (`noload`: the
- * journal is not replayed) for the view's scope. The pool is never written.
+ * devicemapper: every layer a thin device (ext4 or xfs, files under
+ * `rootfs/`) in one thin pool; Docker's JSON in `devicemapper/metadata/<id>`
+ * gives its device id and size. A layer's device is reached one of two ways
+ * (`--storage-opt dm.access=`):
+ *
+ * - `dmsetup`: activated read-only on the pool with device-mapper
+ *   (devicemapper/DmsetupActivation.ts);
+ * - `direct`: built from the pool's files without device-mapper, as a sparse
+ *   image (devicemapper/DirectRead.ts);
+ * - `auto` (the default): `dmsetup` where the kernel has device-mapper,
+ *   `direct` elsewhere.
+ *
+ * The pool is a loop-lvm pair of files, `devicemapper/devicemapper/{metadata,
+ * data}`, or the devices `dm.metadatadev=` and `dm.datadev=`; with `dmsetup`,
+ * `dm.thinpooldev=` names an active pool instead. The device is mounted
+ * read-only, without journal replay, on a directory under `<root>/tmp` for the
+ * view's scope (one mount per layer, shared by the views open on it), and
+ * everything is released when the scope closes, also after an error or
+ * Ctrl-C. The pool is never written.
  *
  * @module
  */
-import { Buffer } from "node:buffer"
 import * as fs from "node:fs/promises"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
-import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
+import { directRead } from "./devicemapper/DirectRead.ts"
+import { deviceMapperAvailable, dmsetupActivation } from "./devicemapper/DmsetupActivation.ts"
+import { readThinDevice } from "./devicemapper/DockerDevices.ts"
+import { mountReadOnly, unmount } from "./devicemapper/ReadOnlyMount.ts"
+import type { ThinDeviceAccess } from "./devicemapper/ThinDeviceAccess.ts"
+import { sharedByKey } from "./SharedByKey.ts"
 
 const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
   new DriverError({ driver: "devicemapper", reason, detail, ...(layer === undefined ? {} : { layer }) })
 
-/** What `thin_dump` says: the block size and, per device, [virtual block, data block, length] runs. */
-interface PoolMap {
-  readonly blockBytes: number
-  readonly devices: ReadonlyMap<number, ReadonlyArray<readonly [number, number, number]>>
-}
+const message = (error: unknown) => error instanceof Error ? error.message : String(error)
 
-/** Parses `thin_dump`'s XML (only the elements that map blocks). */
-export const parseThinDump = (xml: string): PoolMap => {
-  const attribute = (tag: string, name: string) => {
-    const match = new RegExp(`\\b${name}="(\\d+)"`).exec(tag)
-    if (match === null) throw new Error(`thin_dump: ${name} missing in ${tag}`)
-    return Number(match[1])
-  }
-  const superblock = /<superblock[^>]*>/.exec(xml)
-  if (superblock === null) throw new Error("thin_dump: no superblock")
-  const blockBytes = attribute(superblock[0], "data_block_size") * 512
-  const devices = new Map<number, Array<readonly [number, number, number]>>()
-  let current: Array<readonly [number, number, number]> | undefined
-  for (const tag of xml.match(/<[^>]+>/g) ?? []) {
-    if (tag.startsWith("<device ")) {
-      current = []
-      devices.set(attribute(tag, "dev_id"), current)
-    } else if (tag.startsWith("<range_mapping ")) {
-      current?.push([attribute(tag, "origin_begin"), attribute(tag, "data_begin"), attribute(tag, "length")])
-    } else if (tag.startsWith("<single_mapping ")) {
-      current?.push([attribute(tag, "origin_block"), attribute(tag, "data_block"), 1])
-    }
-  }
-  return { blockBytes, devices }
-}
-
-interface DeviceInfo {
-  readonly device_id: number
-  readonly size: number
-  readonly deleted?: boolean
-}
-
-const COPY = 1 << 20
+export const ACCESS_WAYS = ["auto", "dmsetup", "direct"] as const
 
 export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = new Map()) =>
   Layer.effect(
     StorageDriver,
-    Effect.sync(() => {
+    Effect.gen(function* () {
       const home = path.join(graphRoot, "devicemapper")
       const metadataDir = path.join(home, "metadata")
-      const poolMetadata = options.get("dm.metadatadev") ?? path.join(home, "devicemapper", "metadata")
-      const poolData = options.get("dm.datadev") ?? path.join(home, "devicemapper", "data")
-      let poolMap: Promise<PoolMap> | undefined
-      const dump = () => (poolMap ??= runCommand("thin_dump", [poolMetadata]).then(parseThinDump))
-
-      const deviceOf = async (id: string): Promise<DeviceInfo | undefined> => {
-        const text = await fs.readFile(path.join(metadataDir, id), "utf8").catch(() => undefined)
-        if (text === undefined) return undefined
-        const info = JSON.parse(text) as DeviceInfo
-        if (typeof info.device_id !== "number" || typeof info.size !== "number") throw new Error(`${metadataDir}/${id}: no device_id or size`)
-        return info.deleted === true ? undefined : info
+      // Docker's TMPDIR: scratch space inside the Docker root, beside the output.
+      const scratch = path.join(graphRoot, "tmp")
+      const pool = {
+        home,
+        thinPoolDevice: options.get("dm.thinpooldev"),
+        metadata: options.get("dm.metadatadev") ?? path.join(home, "devicemapper", "metadata"),
+        data: options.get("dm.datadev") ?? path.join(home, "devicemapper", "data"),
       }
+      const way = options.get("dm.access") ?? "auto"
+      if (!(ACCESS_WAYS as ReadonlyArray<string>).includes(way)) {
+        return yield* Effect.fail(failure("InvalidOption", `dm.access=${way}: expected one of ${ACCESS_WAYS.join(", ")}`))
+      }
+      const useDmsetup = way === "dmsetup" || (way === "auto" && (yield* Effect.promise(deviceMapperAvailable)))
+      if (!useDmsetup && pool.thinPoolDevice !== undefined) {
+        return yield* Effect.fail(failure("InvalidOption", "dm.thinpooldev needs dm.access=dmsetup and a kernel with device-mapper; give dm.metadatadev and dm.datadev to read the pool directly"))
+      }
+      const access: ThinDeviceAccess = useDmsetup ? dmsetupActivation(pool) : directRead(pool.metadata, pool.data, scratch)
+      yield* Effect.addFinalizer(() => Effect.promise(() => access.close()))
+      yield* Effect.logDebug(`devicemapper: reaching thin devices through ${access.name}`)
 
-      /** Copies the device's mapped blocks into a sparse image of its size. */
-      const buildImage = async (info: DeviceInfo, image: string) => {
-        const map = await dump()
-        const out = await fs.open(image, "w")
-        const source = await fs.open(poolData, "r")
+      const deviceOf = (id: string) => readThinDevice(metadataDir, id)
+
+      const mountLayer = async (id: GraphId) => {
+        const device = await deviceOf(id)
+        if (device === undefined) throw new Error(`no device for ${id} in ${metadataDir}`)
+        const opened = await access.open(device, id.slice(0, 12))
         try {
-          await out.truncate(info.size)
-          const buffer = Buffer.alloc(COPY)
-          for (const [virtual, data, length] of map.devices.get(info.device_id) ?? []) {
-            let from = data * map.blockBytes
-            let to = virtual * map.blockBytes
-            for (let left = length * map.blockBytes; left > 0;) {
-              const { bytesRead } = await source.read(buffer, 0, Math.min(left, COPY), from)
-              if (bytesRead === 0) throw new Error(`${poolData} ends before block ${data + length}`)
-              await out.write(buffer, 0, bytesRead, to)
-              from += bytesRead
-              to += bytesRead
-              left -= bytesRead
-            }
+          await fs.mkdir(scratch, { recursive: true })
+          const dir = await fs.mkdtemp(path.join(scratch, `cas-migrator-dm-${id.slice(0, 12)}-`))
+          try {
+            await mountReadOnly(opened.path, opened.isFile, dir)
+          } catch (error) {
+            await fs.rmdir(dir)
+            throw error
           }
-        } finally {
-          await out.close()
-          await source.close()
+          return { dir, release: opened.release }
+        } catch (error) {
+          await opened.release()
+          throw error
         }
       }
-
-      const open = (id: GraphId) =>
-        Effect.acquireRelease(
-          Effect.tryPromise({
-            try: async () => {
-              const info = await deviceOf(id)
-              if (info === undefined) throw new Error(`no device for ${id} in ${metadataDir}`)
-              const dir = await fs.mkdtemp(path.join(os.tmpdir(), `cas-migrator-dm-${id.slice(0, 12)}-`))
-              try {
-                await buildImage(info, path.join(dir, "device.img"))
-                await fs.mkdir(path.join(dir, "mnt"))
-                await runCommand("mount", ["-o", "ro,loop,noload", path.join(dir, "device.img"), path.join(dir, "mnt")])
-              } catch (error) {
-                await fs.rm(dir, { recursive: true, force: true })
-                throw error
-              }
-              return dir
-            },
-            catch: (error) => failure("MountFailed", error instanceof Error ? error.message : String(error), id),
-          }),
-          (dir) =>
-            Effect.promise(async () => {
-              await runCommand("umount", [path.join(dir, "mnt")]).catch(() => runCommand("umount", ["-l", path.join(dir, "mnt")]).catch(() => undefined))
-              await fs.rm(dir, { recursive: true, force: true })
-            }),
-        )
+      const mounts = sharedByKey(mountLayer, async ({ dir, release }) => {
+        await unmount(dir).catch(() => undefined)
+        await fs.rmdir(dir).catch(() => undefined)
+        await release().catch(() => undefined)
+      })
 
       return {
         name: "devicemapper",
         layerFiles: "snapshot" as const,
         layers: Effect.tryPromise({
           try: async () => {
-            const names = await fs.readdir(metadataDir)
             const ids: Array<GraphId> = []
-            for (const name of names) {
+            for (const name of await fs.readdir(metadataDir)) {
               const id = parseGraphId(name)
               if (id !== undefined && (await deviceOf(id)) !== undefined) ids.push(id)
             }
             return ids.sort()
           },
-          catch: (error) => failure("Unreadable", `${metadataDir}: ${String(error)}`),
+          catch: (error) => failure("Unreadable", `${metadataDir}: ${message(error)}`),
         }),
         exists: (id: GraphId) =>
           Effect.tryPromise({
             try: async () => (await deviceOf(id)) !== undefined,
-            catch: (error) => failure("Unreadable", String(error), id),
+            catch: (error) => failure("Unreadable", message(error), id),
           }),
-        view: (id: GraphId) => Effect.map(open(id), (dir) => ({ root: path.join(dir, "mnt", "rootfs") })),
+        view: (id: GraphId) =>
+          Effect.acquireRelease(
+            Effect.tryPromise({
+              try: () => mounts.acquire(id),
+              catch: (error) => {
+                void mounts.release(id)
+                return failure("MountFailed", message(error), id)
+              },
+            }),
+            () => Effect.promise(() => mounts.release(id)),
+          ).pipe(Effect.map(({ dir }) => ({ root: path.join(dir, "rootfs") }))),
       }
     }),
   )

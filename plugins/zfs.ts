@@ -3,18 +3,19 @@
  * of its parent's), each holding the layer's whole root. The base dataset is
  * `--storage-opt zfs.fsname=<dataset>`, or else the ZFS dataset mounted on
  * the Docker root, as Docker's driver found it. A layer is read by mounting
- * its dataset read-only (`mount -t zfs -o ro`) on a directory of our own, for
- * the view's scope only: the finaliser unmounts it whatever happens.
+ * its dataset read-only (`mount -t zfs -o ro`) on a directory of our own (in
+ * `<root>/tmp`) for the view's scope only: the finaliser unmounts it whatever
+ * happens.
  *
  * @module
  */
 import * as fs from "node:fs/promises"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
+import { sharedByKey } from "./SharedByKey.ts"
 
 const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
   new DriverError({ driver: "zfs", reason, detail, ...(layer === undefined ? {} : { layer }) })
@@ -42,9 +43,6 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         catch: (error) => failure("Unreadable", `cannot list the datasets under ${base}: ${String(error)}`),
       }).pipe(Effect.map((out) => new Set(out.split("\n").filter((name) => name.startsWith(`${base}/`)).map((name) => name.slice(base.length + 1)))))
 
-      // One mount per dataset, shared by every view open on it (a parent is read by each child it
-      // is regenerated against) and unmounted when the last view closes.
-      const mounts = new Map<GraphId, { readonly dir: Promise<string>; users: number }>()
       // Mounts and unmounts one at a time: cheap next to hashing, and zfs-fuse hangs on concurrent ones.
       let pending: Promise<unknown> = Promise.resolve()
       const oneAtATime = <A>(operation: () => Promise<A>): Promise<A> => {
@@ -52,8 +50,11 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         pending = result.catch(() => undefined)
         return result
       }
+      // Mount points under Docker's TMPDIR, inside the Docker root.
+      const scratch = path.join(graphRoot, "tmp")
       const mountDataset = (id: GraphId) => oneAtATime(async () => {
-        const dir = await fs.mkdtemp(path.join(os.tmpdir(), `cas-migrator-zfs-${id.slice(0, 12)}-`))
+        await fs.mkdir(scratch, { recursive: true })
+        const dir = await fs.mkdtemp(path.join(scratch, `cas-migrator-zfs-${id.slice(0, 12)}-`))
         try {
           await runCommand("mount", ["-t", "zfs", "-o", "ro", `${base}/${id}`, dir])
         } catch (error) {
@@ -66,32 +67,18 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         await runCommand("umount", [dir]).catch(() => runCommand("umount", ["-l", dir]).catch(() => undefined))
         await fs.rmdir(dir).catch(() => undefined)
       })
-      const acquire = (id: GraphId): Promise<string> => {
-        let entry = mounts.get(id)
-        if (entry === undefined) {
-          entry = { dir: mountDataset(id), users: 0 }
-          mounts.set(id, entry)
-          entry.dir.catch(() => mounts.delete(id))
-        }
-        entry.users++
-        return entry.dir
-      }
-      const release = async (id: GraphId) => {
-        const entry = mounts.get(id)
-        if (entry === undefined || --entry.users > 0) return
-        mounts.delete(id)
-        await unmountDataset(await entry.dir)
-      }
+      // One mount per dataset, shared by every view open on it.
+      const mounts = sharedByKey(mountDataset, unmountDataset)
       const mount = (id: GraphId) =>
         Effect.acquireRelease(
           Effect.tryPromise({
-            try: () => acquire(id),
+            try: () => mounts.acquire(id),
             catch: (error) => {
-              void release(id)
+              void mounts.release(id)
               return failure("MountFailed", String(error), id)
             },
           }),
-          () => Effect.promise(() => release(id)),
+          () => Effect.promise(() => mounts.release(id)),
         )
 
       return {

@@ -34,7 +34,7 @@ export interface LayerView {
 export class DriverError extends Schema.TaggedError<DriverError>()("DriverError", {
   driver: Schema.String,
   layer: Schema.optional(Schema.String),
-  reason: Schema.Literals(["NotFound", "Unreadable", "MountFailed"]),
+  reason: Schema.Literals(["NotFound", "Unreadable", "MountFailed", "InvalidOption"]),
   detail: Schema.String,
 }) {
   override get message(): string {

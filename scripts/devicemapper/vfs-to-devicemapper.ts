@@ -18,25 +18,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { Buffer } from "node:buffer"
+import { copyGraphFiles, thinDevicePlan, writeDockerMetadata } from "./DockerThinLayout.ts"
 
 /** 64 KiB thin blocks (128 sectors), as Docker's pool. */
 const BLOCK = 64 * 1024
 const ZERO_BLOCK = Buffer.alloc(BLOCK)
 const run = (command: string, args: Array<string>) => execFileSync(command, args, { stdio: ["ignore", "pipe", "pipe"] })
-
-const parentOf = (src: string, id: string): string | undefined => {
-  const dir = path.join(src, "graph", id)
-  try {
-    const file = fs.readFileSync(path.join(dir, "parent"), "utf8")
-    if (file !== "") return file
-  } catch { /* no parent file */ }
-  try {
-    const json = JSON.parse(fs.readFileSync(path.join(dir, "json"), "utf8")) as { parent?: string; parent_id?: string }
-    if (json.parent) return json.parent
-    if (json.parent_id?.includes(":")) return json.parent_id.slice(json.parent_id.indexOf(":") + 1)
-  } catch { /* not an image */ }
-  return undefined
-}
 
 interface Device {
   readonly id: number
@@ -47,11 +34,9 @@ interface Device {
 export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) => {
   const home = path.join(dst, "devicemapper")
   const pool = path.join(home, "devicemapper")
-  fs.mkdirSync(path.join(home, "metadata"), { recursive: true })
   fs.mkdirSync(path.join(home, "mnt"), { recursive: true })
   fs.mkdirSync(pool, { recursive: true })
-  for (const dir of ["graph", "containers"]) if (fs.existsSync(path.join(src, dir))) run("cp", ["-a", path.join(src, dir), path.join(dst, dir)])
-  if (fs.existsSync(path.join(src, "repositories-vfs"))) fs.copyFileSync(path.join(src, "repositories-vfs"), path.join(dst, "repositories-devicemapper"))
+  copyGraphFiles(src, dst)
 
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "vfs-to-dm-"))
   const dataFile = path.join(pool, "data")
@@ -113,27 +98,14 @@ export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) 
     return record(name, image, parent)
   }
 
-  const metadata = (name: string, device: Device) =>
-    fs.writeFileSync(
-      path.join(home, "metadata", name),
-      JSON.stringify({ device_id: device.id, size: deviceSize, transaction_id: device.id, initialized: true, deleted: false }),
-      { mode: 0o600 },
-    )
-
-  metadata("base", writeImage("base", undefined, undefined))
-  const layerDir = path.join(src, "vfs", "dir")
-  const done = new Set<string>()
-  const make = (id: string) => {
-    if (done.has(id)) return
-    const parent = parentOf(src, id.replace(/-init$/, ""))
-    const from = id.endsWith("-init")
-      ? undefined
-      : parent !== undefined && fs.existsSync(path.join(layerDir, parent)) ? parent : undefined
-    if (from !== undefined) make(from)
-    metadata(id, writeImage(id, from ?? "base", path.join(layerDir, id)))
-    done.add(id)
+  const plan = thinDevicePlan(src)
+  const names = new Map(plan.map((device) => [device.id, device.name]))
+  for (const device of plan) {
+    const origin = device.origin === undefined ? undefined : names.get(device.origin)
+    const made = writeImage(device.name, origin, device.name === "base" ? undefined : path.join(src, "vfs", "dir", device.name))
+    if (made.id !== device.id) throw new Error(`device ${device.name} got id ${made.id}, not ${device.id}`)
   }
-  for (const id of fs.readdirSync(layerDir).sort()) make(id)
+  writeDockerMetadata(home, plan, deviceSize)
   fs.closeSync(data)
 
   const lines = [`<superblock uuid="" time="0" transaction="${devices.size}" flags="0" version="2" data_block_size="128" nr_data_blocks="${Math.max(nextDataBlock, 1)}">`]
@@ -151,8 +123,6 @@ export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) 
   fs.writeFileSync(metadataFile, "")
   fs.truncateSync(metadataFile, 32 * 1024 * 1024)
   run("thin_restore", ["-i", xml, "-o", metadataFile])
-  fs.writeFileSync(path.join(home, "metadata", "deviceset-metadata"), JSON.stringify({ next_device_id: devices.size + 1, BaseDeviceUUID: "", BaseDeviceFilesystem: "ext4" }))
-  fs.writeFileSync(path.join(home, "metadata", "transaction-metadata"), JSON.stringify({ open_transaction_id: devices.size, device_hash: "", device_id: 0 }))
   fs.rmSync(work, { recursive: true, force: true })
   return { devices: devices.size, dataBlocks: nextDataBlock }
 }

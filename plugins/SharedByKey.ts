@@ -1,0 +1,41 @@
+/**
+ * One resource per key (a mounted dataset, an active thin device), shared by
+ * every view open on it and released when the last one closes: a parent
+ * layer is read by each child regenerated against it, at the same time.
+ *
+ * @module
+ */
+
+export interface SharedByKey<K, A> {
+  /** The resource for `key`, made on first use; each call needs one `release`. */
+  readonly acquire: (key: K) => Promise<A>
+  /** Gives back one use; the last one releases the resource. */
+  readonly release: (key: K) => Promise<void>
+}
+
+export const sharedByKey = <K, A>(
+  make: (key: K) => Promise<A>,
+  destroy: (resource: A) => Promise<void>,
+): SharedByKey<K, A> => {
+  const entries = new Map<K, { readonly resource: Promise<A>; users: number }>()
+  return {
+    acquire: (key) => {
+      let entry = entries.get(key)
+      if (entry === undefined) {
+        const made = { resource: make(key), users: 0 }
+        entries.set(key, made)
+        made.resource.catch(() => entries.get(key) === made && entries.delete(key))
+        entry = made
+      }
+      entry.users++
+      return entry.resource
+    },
+    release: async (key) => {
+      const entry = entries.get(key)
+      if (entry === undefined || --entry.users > 0) return
+      entries.delete(key)
+      const resource = await entry.resource.catch(() => undefined)
+      if (resource !== undefined) await destroy(resource)
+    },
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Way (a), on hosts with device-mapper: the layer's thin device is activated
+ * read-only with `dmsetup` on the pool. That is Docker's own pool when it is
+ * active (a live daemon, or `dm.thinpooldev`); otherwise a read-only pool of
+ * our own over the pool's files, each attached through a read-only loop
+ * device, with the `read_only` feature so the kernel writes no metadata.
+ * Every device made here is removed when released, the pool last.
+ *
+ * @module
+ */
+import * as fs from "node:fs/promises"
+import process from "node:process"
+import { runCommand } from "../../src/platform/RunCommand.ts"
+import { dockerPoolName } from "./DockerDevices.ts"
+import type { ThinDeviceAccess } from "./ThinDeviceAccess.ts"
+import { readThinPoolGeometry } from "./ThinPoolSuperblock.ts"
+
+/** Whether this kernel has device-mapper and `dmsetup` can talk to it. */
+export const deviceMapperAvailable = async (): Promise<boolean> => {
+  const control = await fs.access("/dev/mapper/control").then(() => true, () => false)
+  return control && (await runCommand("dmsetup", ["version"]).then((out) => out.includes("Driver version"), () => false))
+}
+
+export interface PoolSource {
+  /** The driver's home, `<root>/devicemapper`, which Docker's pool name derives from. */
+  readonly home: string
+  /** `dm.thinpooldev`: an existing pool to use. */
+  readonly thinPoolDevice: string | undefined
+  /** The pool's metadata and data: loopback files or block devices. */
+  readonly metadata: string
+  readonly data: string
+}
+
+const isThinPool = (name: string) =>
+  runCommand("dmsetup", ["status", name]).then((status) => status.split(" ")[2] === "thin-pool", () => false)
+
+const removeDevice = (name: string) => runCommand("dmsetup", ["remove", "--retry", name])
+
+export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
+  const prefix = `cas-migrator-${process.pid}`
+  const loops: Array<string> = []
+  let ownPool: string | undefined
+
+  /** A read-only block device for `file` (a loop device unless it is one already). */
+  const blockDevice = async (file: string) => {
+    if ((await fs.stat(file)).isBlockDevice()) return file
+    const loop = (await runCommand("losetup", ["--find", "--show", "--read-only", file])).trim()
+    loops.push(loop)
+    return loop
+  }
+
+  const activatePool = async (): Promise<string> => {
+    if (source.thinPoolDevice !== undefined) {
+      const name = source.thinPoolDevice.replace(/^\/dev\/mapper\//, "")
+      if (!(await isThinPool(name))) throw new Error(`dm.thinpooldev: ${name} is not an active thin pool`)
+      return name
+    }
+    const docker = await dockerPoolName(source.home)
+    if (await isThinPool(docker)) return docker
+    const { blockSectors, dataBlocks } = await readThinPoolGeometry(source.metadata)
+    const metadata = await blockDevice(source.metadata)
+    const data = await blockDevice(source.data)
+    const name = `${prefix}-pool`
+    const table = `0 ${blockSectors * dataBlocks} thin-pool ${metadata} ${data} ${blockSectors} 32768 1 read_only`
+    await runCommand("dmsetup", ["create", "--readonly", name, "--table", table])
+    ownPool = name
+    return name
+  }
+  let pool: Promise<string> | undefined
+
+  return {
+    name: "dmsetup",
+    open: async (device) => {
+      const poolName = await (pool ??= activatePool())
+      const name = `${prefix}-${device.deviceId}`
+      await runCommand("dmsetup", ["create", "--readonly", name, "--table", `0 ${device.size / 512} thin /dev/mapper/${poolName} ${device.deviceId}`])
+      return { path: `/dev/mapper/${name}`, isFile: false, release: () => removeDevice(name).then(() => undefined) }
+    },
+    close: async () => {
+      await pool?.catch(() => undefined)
+      if (ownPool !== undefined) await removeDevice(ownPool).catch(() => undefined)
+      for (const loop of loops.splice(0).reverse()) await runCommand("losetup", ["--detach", loop]).catch(() => undefined)
+    },
+  }
+}

@@ -1,0 +1,1 @@
+echo read; echo 0 > /tmp/status
