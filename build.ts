@@ -4,7 +4,7 @@
  * (linux-x64, musl). The worker entry points are compiled in as extra
  * entry points, so the binary needs nothing beside it.
  *
- *   bun build.ts [--only glibc|musl]
+ *   bun build.ts [--only glibc|musl] [--outdir DIR]
  *
  * @module
  */
@@ -16,14 +16,17 @@ import process from "node:process"
 const root = path.dirname(new URL(import.meta.url).pathname)
 const entryPoints = ["src/cli/main.ts", "src/HashWorker.ts", "src/CrcLaneWorker.ts"]
 const targets = [
-  { name: "glibc", target: "bun-linux-x64", outfile: "dist/cas-migrator" },
-  { name: "musl", target: "bun-linux-x64-musl", outfile: "dist/cas-migrator-musl" },
+  { name: "glibc", target: "bun-linux-x64", file: "cas-migrator" },
+  { name: "musl", target: "bun-linux-x64-musl", file: "cas-migrator-musl" },
 ] as const
 
-const only = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined
-fs.mkdirSync(path.join(root, "dist"), { recursive: true })
-for (const { name, target, outfile } of targets) {
+const option = (flag: string) => process.argv.includes(flag) ? process.argv[process.argv.indexOf(flag) + 1] : undefined
+const only = option("--only")
+const outdir = path.resolve(option("--outdir") ?? path.join(root, "dist"))
+fs.mkdirSync(outdir, { recursive: true })
+for (const { name, target, file } of targets) {
   if (only !== undefined && only !== name) continue
+  const outfile = path.join(outdir, file)
   const result = spawnSync(
     process.execPath,
     ["build", "--compile", "--minify", `--target=${target}`, ...entryPoints, "--outfile", outfile],
@@ -33,5 +36,5 @@ for (const { name, target, outfile } of targets) {
     process.stderr.write(`Cannot build ${outfile} (${target}): bun exited with ${result.status}\n`)
     process.exit(1)
   }
-  process.stderr.write(`built ${outfile} (${target}, ${(fs.statSync(path.join(root, outfile)).size / 1e6).toFixed(0)} MB)\n`)
+  process.stderr.write(`built ${outfile} (${target}, ${(fs.statSync(outfile).size / 1e6).toFixed(0)} MB)\n`)
 }

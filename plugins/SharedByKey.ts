@@ -18,11 +18,14 @@ export const sharedByKey = <K, A>(
   destroy: (resource: A) => Promise<void>,
 ): SharedByKey<K, A> => {
   const entries = new Map<K, { readonly resource: Promise<A>; users: number }>()
+  // A resource being destroyed still holds its names (a dm device, a mount): a new one waits for it.
+  const destroying = new Map<K, Promise<void>>()
   return {
     acquire: (key) => {
       let entry = entries.get(key)
       if (entry === undefined) {
-        const made = { resource: make(key), users: 0 }
+        const previous = destroying.get(key)?.catch(() => undefined) ?? Promise.resolve()
+        const made = { resource: previous.then(() => make(key)), users: 0 }
         entries.set(key, made)
         made.resource.catch(() => entries.get(key) === made && entries.delete(key))
         entry = made
@@ -34,8 +37,11 @@ export const sharedByKey = <K, A>(
       const entry = entries.get(key)
       if (entry === undefined || --entry.users > 0) return
       entries.delete(key)
-      const resource = await entry.resource.catch(() => undefined)
-      if (resource !== undefined) await destroy(resource)
+      const done = entry.resource.then(destroy, () => undefined).finally(() => {
+        if (destroying.get(key) === done) destroying.delete(key)
+      })
+      destroying.set(key, done)
+      await done
     },
   }
 }

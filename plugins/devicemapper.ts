@@ -58,13 +58,19 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       if (!(ACCESS_WAYS as ReadonlyArray<string>).includes(way)) {
         return yield* Effect.fail(failure("InvalidOption", `dm.access=${way}: expected one of ${ACCESS_WAYS.join(", ")}`))
       }
-      const useDmsetup = way === "dmsetup" || (way === "auto" && (yield* Effect.promise(deviceMapperAvailable)))
+      const haveDeviceMapper = way === "direct" ? false : yield* Effect.promise(deviceMapperAvailable)
+      if (way === "dmsetup" && !haveDeviceMapper) {
+        return yield* Effect.fail(failure("InvalidOption", "dm.access=dmsetup: this kernel has no device-mapper (no /dev/mapper/control, or dmsetup cannot reach the driver); dm.access=direct reads the pool without it"))
+      }
+      const useDmsetup = haveDeviceMapper
       if (!useDmsetup && pool.thinPoolDevice !== undefined) {
         return yield* Effect.fail(failure("InvalidOption", "dm.thinpooldev needs dm.access=dmsetup and a kernel with device-mapper; give dm.metadatadev and dm.datadev to read the pool directly"))
       }
       const access: ThinDeviceAccess = useDmsetup ? dmsetupActivation(pool) : directRead(pool.metadata, pool.data, scratch)
       yield* Effect.addFinalizer(() => Effect.promise(() => access.close()))
-      yield* Effect.logDebug(`devicemapper: reaching thin devices through ${access.name}`)
+      yield* Effect.logInfo(
+        `devicemapper: thin devices reached through ${access.name}${way === "auto" ? ` (dm.access=auto; device-mapper ${haveDeviceMapper ? "found" : "missing"})` : ""}`,
+      )
 
       const deviceOf = (id: string) => readThinDevice(metadataDir, id)
 

@@ -62,7 +62,8 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
     const data = await blockDevice(source.data)
     const name = `${prefix}-pool`
     const table = `0 ${blockSectors * dataBlocks} thin-pool ${metadata} ${data} ${blockSectors} 32768 1 read_only`
-    await runCommand("dmsetup", ["create", "--readonly", name, "--table", table])
+    // A thin-pool table cannot itself be read-only; its read_only feature keeps the kernel from writing.
+    await runCommand("dmsetup", ["create", name, "--table", table])
     ownPool = name
     return name
   }

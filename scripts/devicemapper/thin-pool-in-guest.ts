@@ -55,18 +55,26 @@ const ext4Image = (image: string, dir: string, spareBytes: number) => {
   run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "4096", "-d", dir, image, String(blocks)])
 }
 
-/** Boots the guest on the two disks; the task's log goes to stderr. Returns the task's exit status. */
-const boot = (guest: ReturnType<typeof buildGuest>, task: "build" | "read", input: string, work: string) => {
+/** What a boot left: the task's exit status (undefined if it never finished) and the serial console. */
+export interface GuestRun {
+  readonly status: number | undefined
+  readonly console: string
+}
+
+/** Boots the guest on the two disks, the input read-only; `console` echoes the serial console as it comes. */
+const boot = (guest: ReturnType<typeof buildGuest>, task: "build" | "read", input: string, work: string, echo: boolean): GuestRun => {
   const qemu = spawnSync("qemu-system-x86_64", [
     "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", "2", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
     "-kernel", guest.kernel, "-initrd", guest.initrd, "-append", `console=ttyS0 quiet panic=-1 cas.task=${task}`,
     "-drive", `file=${input},format=raw,if=virtio,readonly=on`, "-drive", `file=${work},format=raw,if=virtio`,
-  ], { stdio: ["ignore", "inherit", "inherit"], timeout: 20 * 60 * 1000 })
+  ], { stdio: ["ignore", echo ? "inherit" : "pipe", "pipe"], encoding: "utf8", timeout: 15 * 60 * 1000, maxBuffer: 64 << 20 })
   if (qemu.error !== undefined) throw new Error(`qemu-system-x86_64: ${qemu.error.message}`)
-  return withMounted(work, (dir) => {
-    const status = fs.readFileSync(path.join(dir, "task.status"), "utf8").trim()
-    return Number(status)
+  const serial = `${qemu.stdout ?? ""}${qemu.stderr ?? ""}`
+  const status = withMounted(work, (dir) => {
+    const file = path.join(dir, "task.status")
+    return fs.existsSync(file) ? Number(fs.readFileSync(file, "utf8").trim()) : undefined
   })
+  return { status, console: serial }
 }
 
 const withMounted = <A>(image: string, use: (dir: string) => A): A => {
@@ -83,7 +91,7 @@ const withMounted = <A>(image: string, use: (dir: string) => A): A => {
 const copyTree = (from: string, to: string) => run("cp", ["-a", "--sparse=always", from, to])
 
 /** Boot 1 (or the cache): the vfs graph `src` as Docker's loop-lvm pool in `dst`. */
-export const buildThinPoolInGuest = (src: string, dst: string, options: { deviceSize: number; cache?: string }) => {
+export const buildThinPoolInGuest = (src: string, dst: string, options: { deviceSize: number; cache?: string; echo?: boolean }) => {
   const cache = options.cache ?? defaultCache
   const guest = buildGuest(cache)
   const plan = thinDevicePlan(src)
@@ -104,8 +112,8 @@ export const buildThinPoolInGuest = (src: string, dst: string, options: { device
       fs.writeFileSync(path.join(work, "work.img"), "")
       fs.truncateSync(path.join(work, "work.img"), 2 * 2 ** 30 + plan.length * options.deviceSize)
       run("mkfs.ext4", ["-q", "-F", path.join(work, "work.img")])
-      const status = boot(guest, "build", path.join(work, "input.img"), path.join(work, "work.img"))
-      if (status !== 0) throw new Error(`the guest's build-pool.sh failed (status ${status}); its log is above`)
+      const guestRun = boot(guest, "build", path.join(work, "input.img"), path.join(work, "work.img"), options.echo ?? false)
+      if (guestRun.status !== 0) throw new Error(`the guest's build-pool.sh failed (status ${guestRun.status}):\n${guestRun.console.slice(-4000)}`)
       withMounted(path.join(work, "work.img"), (dir) => copyTree(path.join(dir, "docker", "devicemapper"), path.join(work, "devicemapper")))
       fs.mkdirSync(path.dirname(pool), { recursive: true })
       fs.renameSync(path.join(work, "devicemapper"), pool)
@@ -125,7 +133,7 @@ const librariesOf = (binary: string) =>
   run("ldd", [binary]).toString().split("\n").flatMap((line) => /=> (\/\S+)/.exec(line)?.[1] ?? [])
 
 /** Boot 2: the compiled binary reads `root` through dmsetup activation in the guest. */
-export const readThinPoolInGuest = (root: string, binary: string, outDir: string, options: { cache?: string } = {}) => {
+export const readThinPoolInGuest = (root: string, binary: string, outDir: string, options: { cache?: string; echo?: boolean } = {}): GuestRun => {
   const cache = options.cache ?? defaultCache
   const guest = buildGuest(cache)
   const work = fs.mkdtempSync(path.join(cache, ".read-"))
@@ -141,15 +149,15 @@ export const readThinPoolInGuest = (root: string, binary: string, outDir: string
     fs.mkdirSync(disk)
     copyTree(root, path.join(disk, "docker"))
     ext4Image(path.join(work, "work.img"), disk, 1 << 30)
-    const status = boot(guest, "read", path.join(work, "input.img"), path.join(work, "work.img"))
+    const guestRun = boot(guest, "read", path.join(work, "input.img"), path.join(work, "work.img"), options.echo ?? false)
     withMounted(path.join(work, "work.img"), (dir) => {
       fs.rmSync(root, { recursive: true, force: true })
       copyTree(path.join(dir, "docker"), root)
       fs.mkdirSync(outDir, { recursive: true })
       if (fs.existsSync(path.join(dir, "out"))) run("cp", ["-a", `${path.join(dir, "out")}/.`, outDir])
-      fs.copyFileSync(path.join(dir, "task.log"), path.join(outDir, "task.log"))
     })
-    return status
+    fs.writeFileSync(path.join(outDir, "console.log"), guestRun.console)
+    return guestRun
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
   }
@@ -170,11 +178,11 @@ if (import.meta.main) {
   const started = performance.now()
   const seconds = () => ((performance.now() - started) / 1000).toFixed(1)
   if (command === "build" && args.length >= 2) {
-    const result = buildThinPoolInGuest(path.resolve(args[0]!), path.resolve(args[1]!), { deviceSize: mib(args, "--device-size", 64 << 20), ...(cache ? { cache } : {}) })
+    const result = buildThinPoolInGuest(path.resolve(args[0]!), path.resolve(args[1]!), { deviceSize: mib(args, "--device-size", 64 << 20), echo: true, ...(cache ? { cache } : {}) })
     process.stderr.write(`${result.devices} thin devices${result.cached ? " (cached pool)" : ""}, ${seconds()} s\n`)
   } else if (command === "read" && args.length >= 3) {
-    const status = readThinPoolInGuest(path.resolve(args[0]!), path.resolve(args[1]!), path.resolve(args[2]!), cache ? { cache } : {})
-    process.stderr.write(`guest read finished with status ${status}, ${seconds()} s\n`)
+    const { status } = readThinPoolInGuest(path.resolve(args[0]!), path.resolve(args[1]!), path.resolve(args[2]!), { echo: true, ...(cache ? { cache } : {}) })
+    process.stderr.write(`guest read finished with status ${status ?? "none (it did not finish)"}, ${seconds()} s\n`)
     process.exit(status === 0 ? 0 : 1)
   } else {
     process.stderr.write("usage: thin-pool-in-guest.ts build SRC_ROOT DST_ROOT [--device-size 64MiB] [--cache DIR]\n       thin-pool-in-guest.ts read ROOT BINARY OUT_DIR [--cache DIR]\n")

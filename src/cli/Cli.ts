@@ -10,7 +10,7 @@
 import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { builtinDrivers } from "../../plugins/index.ts"
 import { checksums, type ChecksumsReport } from "../Checksums.ts"
@@ -21,6 +21,7 @@ import { driversWith } from "../PluginLoader.ts"
 import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
 import { migrate } from "../Migrate.ts"
 import { Progress } from "../Progress.ts"
+import * as StderrLogger from "./StderrLogger.ts"
 
 /** The exit codes of every command. */
 export const ExitCode = { Done: 0, SomeFailed: 1, Unusable: 2 } as const
@@ -145,7 +146,8 @@ export const runPluginTest = (
     const options = yield* parseStorageOpts({ ...config, jobs: 1 })
     const storage = path.join(config.root, driverName)
     const results = yield* Effect.promise(() =>
-      runConformance({ driver: drivers[driverName]!(config.root, options), graphRoot: config.root, storage })
+      // The kit runs the driver on its own runtime: its logs go to stderr as the CLI's do, keeping --json clean.
+      runConformance({ driver: Layer.provide(drivers[driverName]!(config.root, options), StderrLogger.layer), graphRoot: config.root, storage })
     )
     const passed = results.filter((r) => r.ok).length
     if (config.json) {

@@ -42,6 +42,8 @@ export interface FileStat {
   readonly gid: number
   readonly size: number
   readonly mtimeNs: bigint
+  /** Changes with every write or metadata change: what proves a file untouched. */
+  readonly ctimeNs: bigint
   readonly ino: bigint
   readonly dev: bigint
   readonly nlink: number
@@ -84,6 +86,7 @@ const nodeFiles: RawFiles = {
         gid: Number(stat.gid),
         size: Number(stat.size),
         mtimeNs: stat.mtimeNs,
+        ctimeNs: stat.ctimeNs,
         ino: stat.ino,
         dev: stat.dev,
         nlink: Number(stat.nlink),
@@ -208,6 +211,7 @@ const makeLibcFiles = (deno: DenoFfi): RawFiles => {
         gid: statView.getUint32(arm ? 28 : 32, true),
         size: Number(statView.getBigInt64(48, true)),
         mtimeNs: statView.getBigInt64(88, true) * 1_000_000_000n + statView.getBigInt64(96, true),
+        ctimeNs: statView.getBigInt64(104, true) * 1_000_000_000n + statView.getBigInt64(112, true),
         ino: statView.getBigUint64(8, true),
         dev: statView.getBigUint64(0, true),
         nlink: arm ? statView.getUint32(20, true) : Number(statView.getBigUint64(16, true)),

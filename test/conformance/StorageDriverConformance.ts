@@ -71,9 +71,25 @@ export const describeTree = (root: string): Map<string, string> => {
 
 const mounts = () => new Set(fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((line) => line !== ""))
 
-/** Everything under `dir` with mode, size and mtime (to prove nothing changed). */
-const storageState = (dir: string) =>
-  [...describeTree(dir)].map(([name, line]) => `${name} ${line}`).join("\n")
+/**
+ * Everything under `dir` with what any write changes (size, mtime, ctime) and no content read: a
+ * pool's data file may be a sparse 100 GB.
+ */
+const storageState = (dir: string) => {
+  const lines: Array<string> = []
+  const walk = (at: Uint8Array, relative: string) => {
+    for (const name of rawFiles.readdir(at).sort(compareBytes)) {
+      const full = new Uint8Array(Buffer.concat([at, Buffer.from("/"), name]))
+      const stat = rawFiles.lstat(full)
+      if (stat === undefined) continue
+      const key = relative + Buffer.from(name).toString("latin1")
+      lines.push(`${key} ${stat.mode.toString(8)} ${stat.uid}:${stat.gid} ${stat.size} ${stat.mtimeNs} ${stat.ctimeNs}`)
+      if (stat.kind === "directory") walk(full, key + "/")
+    }
+  }
+  walk(new TextEncoder().encode(dir), "")
+  return lines.join("\n")
+}
 
 const engine = makeCrc64Engine()
 

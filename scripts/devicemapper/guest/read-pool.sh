@@ -1,1 +1,67 @@
-echo read; echo 0 > /tmp/status
+# Guest task: the compiled cas-migrator (/src/bin) reads the pool in
+# /work/docker through dmsetup activation, as on a production host:
+#   1. checksums, interrupted by SIGINT while a layer is mounted;
+#   2. checksums again (it completes what the first one left);
+#   3. plugin-test with its own read-only pool, then with dm.access=auto;
+#   4. plugin-test with Docker's pool active, which it uses and leaves active;
+#   5. migrate.
+# Each step's stdout, stderr and exit code go to /work/out/<step>.{json,stderr,code};
+# /work/out/leftovers-<step> lists the devices, loops and mounts left after it.
+set -u
+trap 'echo 1 > /tmp/status' EXIT
+export HOME=/tmp
+bin=/src/bin/cas-migrator
+root=/work/docker
+out=/work/out
+mkdir -p "$out"
+
+leftovers() {
+  { dmsetup ls | grep -v '^No devices found'; losetup -a; grep -e cas-migrator -e "$root/" /proc/mounts; } > "$out/leftovers-$1" 2>&1
+  return 0
+}
+step() {
+  local name=$1
+  shift
+  "$bin" "$@" > "$out/$name.json" 2> "$out/$name.stderr"
+  echo $? > "$out/$name.code"
+  leftovers "$name"
+  echo "read-pool: $name exited $(cat "$out/$name.code")"
+}
+
+# 1. SIGINT as soon as a thin device is mounted.
+"$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/sigint.json" 2> "$out/sigint.stderr" &
+pid=$!
+seen=no
+for _ in $(seq 600); do
+  if grep -q cas-migrator-dm /proc/mounts; then seen=yes; kill -INT "$pid"; break; fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$pid"
+echo $? > "$out/sigint.code"
+echo "$seen" > "$out/sigint.seen"
+leftovers sigint
+echo "read-pool: sigint (a mount seen: $seen) exited $(cat "$out/sigint.code")"
+
+# 2, 3.
+step checksums checksums --graph "$root" --storage-opt dm.access=dmsetup --json
+step plugin-test plugin-test --graph "$root" --storage-driver devicemapper --storage-opt dm.access=dmsetup --json
+step plugin-test-auto plugin-test --graph "$root" --storage-driver devicemapper --json --log-level debug
+
+# 4. Docker's pool, active as the daemon left it (here read-only, over read-only loops).
+set -- $(stat -c '%d %i' "$root/devicemapper")
+pool="docker-$(( ($1 >> 8) & 0xfff )):$(( ($1 & 0xff) | (($1 >> 12) & 0xfff00) ))-$2-pool"
+data=$(losetup -f --show -r "$root/devicemapper/devicemapper/data")
+metadata=$(losetup -f --show -r "$root/devicemapper/devicemapper/metadata")
+blocks=$(( $(stat -c %s "$root/devicemapper/devicemapper/data") / 65536 ))
+dmsetup create "$pool" --table "0 $((blocks * 128)) thin-pool $metadata $data 128 32768 1 read_only"
+echo "$pool" > "$out/docker-pool"
+step plugin-test-docker-pool plugin-test --graph "$root" --storage-driver devicemapper --storage-opt dm.access=dmsetup --json
+dmsetup remove "$pool"
+losetup -d "$data" "$metadata"
+
+# 5.
+step migrate migrate --graph "$root" --storage-opt dm.access=dmsetup --json
+leftovers end
+trap - EXIT
+echo 0 > /tmp/status
