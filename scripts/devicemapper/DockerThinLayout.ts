@@ -1,8 +1,9 @@
 /**
  * What Docker 1.9's devicemapper driver kept beside its thin pool, for a vfs
  * graph being laid out as one: the order its thin devices are made in (the
- * base device, then every layer after the one it was made from),  Docker's JSON under `devicemapper/metadata/`, and the
- * graph's own files. Shared by the two ways of building a pool:
+ * base device, then every layer after the one it was made from), Docker's
+ * JSON under `devicemapper/metadata/`, and the graph's own files. Shared by
+ * the two ways of building a pool:
  * `vfs-to-devicemapper.ts` (thin_restore, no device-mapper) and
  * `thin-pool-in-guest.ts` (the kernel's thin-pool target, in a guest).
  *
