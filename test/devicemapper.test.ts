@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
 import { builtinDrivers } from "../plugins/index.ts"
+import { parseThinDumpLine } from "../plugins/devicemapper/DirectRead.ts"
 import type { GraphId } from "../src/Ids.ts"
 import { vfsToDevicemapper } from "../scripts/devicemapper/vfs-to-devicemapper.ts"
 import { runConformance } from "./conformance/StorageDriverConformance.ts"
@@ -21,6 +22,14 @@ import { differences, type Expected } from "./support/golden.ts"
 const haveTools = spawnSync("sh", ["-c", "command -v thin_dump && command -v thin_restore && command -v mkfs.ext4 && command -v rsync"]).status === 0
 const SKIP = !isRoot ? "needs root (loop mounts)" : !haveTools ? "needs thin-provisioning-tools, e2fsprogs, rsync (CI installs them)" : false
 if (SKIP !== false) console.warn(`\n*** devicemapper tests NOT RUN: ${SKIP} ***\n`)
+
+test("thin_dump's lines: the block size, single and range mappings, nothing else", () => {
+  assert.deepEqual(parseThinDumpLine(`<superblock uuid="" time="27" transaction="28" flags="0" version="2" data_block_size="128" nr_data_blocks="1638400">`), { blockBytes: 65536 })
+  assert.deepEqual(parseThinDumpLine(`    <single_mapping origin_block="4" data_block="244" time="11"/>`), { virtual: 4, data: 244, length: 1 })
+  assert.deepEqual(parseThinDumpLine(`    <range_mapping origin_begin="1" data_begin="132" length="3" time="0"/>`), { virtual: 1, data: 132, length: 3 })
+  assert.equal(parseThinDumpLine(`  <device dev_id="12" mapped_blocks="159" transaction="0" creation_time="11" snap_time="12">`), undefined)
+  assert.throws(() => parseThinDumpLine(`<range_mapping origin_begin="1" length="3"/>`), /data_begin missing/)
+})
 
 const loops = () => spawnSync("losetup", ["-a"], { encoding: "utf8" }).stdout
 

@@ -1,78 +1,100 @@
 /**
- * Way (b), without device-mapper: `thin_dump` of the pool's metadata maps each
- * device's virtual blocks to blocks of the data file; a device's mapped blocks
- * are copied into a sparse image at their offsets (so the image takes only
- * the space the device uses), which is then loop-mounted. The pool's files
- * are only ever read.
+ * Way (b), without device-mapper: `thin_dump --dev-id` of the pool's metadata
+ * maps the device's virtual blocks to blocks of the data file, streamed (a
+ * pool's whole map may not fit in memory); the mapped blocks are copied into
+ * a sparse image at their offsets (so the image takes only the space the
+ * device uses), which is then loop-mounted. The pool's files are only ever
+ * read.
  *
  * @module
  */
 import { Buffer } from "node:buffer"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { runCommand } from "../../src/platform/RunCommand.ts"
+import { createInterface } from "node:readline"
 import type { ThinDevice } from "./DockerDevices.ts"
 import type { ThinDeviceAccess } from "./ThinDeviceAccess.ts"
 
-/** What `thin_dump` says: the block size and, per device, [virtual block, data block, length] runs. */
-export interface PoolMap {
-  readonly blockBytes: number
-  readonly devices: ReadonlyMap<number, ReadonlyArray<readonly [number, number, number]>>
+/** A run of a device's blocks: `length` virtual blocks from `virtual` are data blocks from `data`. */
+export interface BlockRun {
+  readonly virtual: number
+  readonly data: number
+  readonly length: number
 }
 
-/** Parses `thin_dump`'s XML (only the elements that map blocks). */
-export const parseThinDump = (xml: string): PoolMap => {
-  const attribute = (tag: string, name: string) => {
-    const match = new RegExp(`\\b${name}="(\\d+)"`).exec(tag)
-    if (match === null) throw new Error(`thin_dump: ${name} missing in ${tag}`)
-    return Number(match[1])
+const attribute = (tag: string, name: string) => {
+  const match = new RegExp(`\\b${name}="(\\d+)"`).exec(tag)
+  if (match === null) throw new Error(`thin_dump: ${name} missing in ${tag}`)
+  return Number(match[1])
+}
+
+/** One line of `thin_dump`'s XML: the pool's block size, a run of blocks, or nothing we need. */
+export const parseThinDumpLine = (line: string): { readonly blockBytes: number } | BlockRun | undefined => {
+  const tag = line.trim()
+  if (tag.startsWith("<superblock ")) return { blockBytes: attribute(tag, "data_block_size") * 512 }
+  if (tag.startsWith("<range_mapping ")) {
+    return { virtual: attribute(tag, "origin_begin"), data: attribute(tag, "data_begin"), length: attribute(tag, "length") }
   }
-  const superblock = /<superblock[^>]*>/.exec(xml)
-  if (superblock === null) throw new Error("thin_dump: no superblock")
-  const blockBytes = attribute(superblock[0], "data_block_size") * 512
-  const devices = new Map<number, Array<readonly [number, number, number]>>()
-  let current: Array<readonly [number, number, number]> | undefined
-  for (const tag of xml.match(/<[^>]+>/g) ?? []) {
-    if (tag.startsWith("<device ")) {
-      current = []
-      devices.set(attribute(tag, "dev_id"), current)
-    } else if (tag.startsWith("<range_mapping ")) {
-      current?.push([attribute(tag, "origin_begin"), attribute(tag, "data_begin"), attribute(tag, "length")])
-    } else if (tag.startsWith("<single_mapping ")) {
-      current?.push([attribute(tag, "origin_block"), attribute(tag, "data_block"), 1])
+  if (tag.startsWith("<single_mapping ")) return { virtual: attribute(tag, "origin_block"), data: attribute(tag, "data_block"), length: 1 }
+  return undefined
+}
+
+/** The runs of one device, as `thin_dump --dev-id` prints them. */
+async function* deviceRuns(metadata: string, deviceId: number): AsyncGenerator<BlockRun & { readonly blockBytes: number }> {
+  const dump = spawn("thin_dump", ["--dev-id", String(deviceId), metadata], { stdio: ["ignore", "pipe", "pipe"] })
+  let stderr = ""
+  dump.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<number | null>((resolve, reject) => {
+    dump.on("error", reject)
+    dump.on("close", resolve)
+  })
+  let blockBytes: number | undefined
+  try {
+    for await (const line of createInterface({ input: dump.stdout, crlfDelay: Infinity })) {
+      const parsed = parseThinDumpLine(line)
+      if (parsed === undefined) continue
+      if ("blockBytes" in parsed) blockBytes = parsed.blockBytes
+      else if (blockBytes === undefined) throw new Error("thin_dump: a mapping before the superblock")
+      else {
+        yield { ...parsed, blockBytes }
+      }
     }
+  } finally {
+    if (dump.exitCode === null) dump.kill()
   }
-  return { blockBytes, devices }
+  const code = await exited
+  if (code !== 0) throw new Error(`thin_dump --dev-id ${deviceId} ${metadata}: ${stderr.trim().split("\n").slice(-2).join(" ") || `exit ${code}`}`)
+  if (blockBytes === undefined) throw new Error(`thin_dump ${metadata}: no superblock`)
 }
 
 const COPY = 1 << 20
 
 /** Reads devices from the pool files `metadata` and `data`; images are made in `scratch`. */
 export const directRead = (metadata: string, data: string, scratch: string): ThinDeviceAccess => {
-  let poolMap: Promise<PoolMap> | undefined
-  const dump = () => (poolMap ??= runCommand("thin_dump", [metadata]).then(parseThinDump))
-
   /** Copies the device's mapped blocks into a sparse image of its size. */
   const buildImage = async (device: ThinDevice, image: string) => {
-    const map = await dump()
-    if (!map.devices.has(device.deviceId)) throw new Error(`the pool in ${metadata} has no thin device ${device.deviceId}`)
     const out = await fs.open(image, "wx", 0o600)
     const source = await fs.open(data, "r")
     try {
       await out.truncate(device.size)
       const buffer = Buffer.alloc(COPY)
-      for (const [virtual, block, length] of map.devices.get(device.deviceId) ?? []) {
-        let from = block * map.blockBytes
-        let to = virtual * map.blockBytes
-        for (let left = length * map.blockBytes; left > 0;) {
+      let mapped = 0
+      for await (const run of deviceRuns(metadata, device.deviceId)) {
+        mapped += run.length
+        let from = run.data * run.blockBytes
+        let to = run.virtual * run.blockBytes
+        if (to + run.length * run.blockBytes > device.size) throw new Error(`thin device ${device.deviceId} maps blocks beyond its size ${device.size}`)
+        for (let left = run.length * run.blockBytes; left > 0;) {
           const { bytesRead } = await source.read(buffer, 0, Math.min(left, COPY), from)
-          if (bytesRead === 0) throw new Error(`${data} ends before block ${block + length}`)
+          if (bytesRead === 0) throw new Error(`${data} ends before block ${run.data + run.length}`)
           await out.write(buffer, 0, bytesRead, to)
           from += bytesRead
           to += bytesRead
           left -= bytesRead
         }
       }
+      if (mapped === 0) throw new Error(`the pool in ${metadata} has no blocks for thin device ${device.deviceId}`)
     } finally {
       await out.close()
       await source.close()

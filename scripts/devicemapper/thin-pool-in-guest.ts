@@ -116,7 +116,12 @@ export const buildThinPoolInGuest = (src: string, dst: string, options: { device
       if (guestRun.status !== 0) throw new Error(`the guest's build-pool.sh failed (status ${guestRun.status}):\n${guestRun.console.slice(-4000)}`)
       withMounted(path.join(work, "work.img"), (dir) => copyTree(path.join(dir, "docker", "devicemapper"), path.join(work, "devicemapper")))
       fs.mkdirSync(path.dirname(pool), { recursive: true })
-      fs.renameSync(path.join(work, "devicemapper"), pool)
+      try {
+        fs.renameSync(path.join(work, "devicemapper"), pool)
+      } catch (error) {
+        // Another run cached the same pool meanwhile: theirs is as good.
+        if (!fs.existsSync(pool)) throw error
+      }
       booted = true
     } finally {
       fs.rmSync(work, { recursive: true, force: true })
