@@ -73,6 +73,8 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       )
 
       const deviceOf = (id: string) => readThinDevice(metadataDir, id)
+      // Docker's HasDevice: a layer whose record cannot be read has no device (its view says why).
+      const hasDevice = (id: string) => deviceOf(id).then((device) => device !== undefined, () => false)
 
       const mountLayer = async (id: GraphId) => {
         const device = await deviceOf(id)
@@ -107,7 +109,7 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
             const ids: Array<GraphId> = []
             for (const name of await fs.readdir(metadataDir)) {
               const id = parseGraphId(name)
-              if (id !== undefined && (await deviceOf(id)) !== undefined) ids.push(id)
+              if (id !== undefined && (await hasDevice(id))) ids.push(id)
             }
             return ids.sort()
           },
@@ -115,7 +117,7 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         }),
         exists: (id: GraphId) =>
           Effect.tryPromise({
-            try: async () => (await deviceOf(id)) !== undefined,
+            try: () => hasDevice(id),
             catch: (error) => failure("Unreadable", message(error), id),
           }),
         view: (id: GraphId) =>

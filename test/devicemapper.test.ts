@@ -56,6 +56,16 @@ test("the vfs golden in a thin pool, read without device-mapper: checksums, migr
   assert.deepEqual(results.filter((r) => !r.ok), [])
   assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-dm"), false, "a device stayed mounted")
   assert.equal(loops(), loopsBefore, "a loop device stayed attached")
+
+  // A layer whose device record is broken fails alone, with the file and the reason.
+  const [broken, other] = fs.readdirSync(path.join(root, "graph")).filter((id) => fs.existsSync(path.join(root, "graph", id, ".migration-diffid")))
+  assert.ok(broken !== undefined && other !== undefined)
+  fs.writeFileSync(path.join(root, "devicemapper/metadata", broken), `{"device_id": "x"`)
+  for (const id of [broken, other]) fs.rmSync(path.join(root, "graph", id, ".migration-diffid"))
+  const rerun = runCli(["checksums", "--graph", root, "--json"])
+  assert.equal(rerun.code, 1, rerun.stderr)
+  assert.match(rerun.stderr, new RegExp(`Cannot read layer ${broken} from devicemapper: .*metadata/${broken}: not JSON`))
+  assert.ok(fs.existsSync(path.join(root, "graph", other, ".migration-diffid")), "the other layer was not done")
 })
 
 /**
