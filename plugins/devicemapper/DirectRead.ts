@@ -46,22 +46,25 @@ async function* deviceRuns(metadata: string, deviceId: number): AsyncGenerator<B
   let stderr = ""
   dump.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
   const exited = new Promise<number | null>((resolve, reject) => {
-    dump.on("error", reject)
+    dump.on("error", (error: NodeJS.ErrnoException) =>
+      reject(error.code === "ENOENT" ? new Error("thin_dump is not installed (Debian: thin-provisioning-tools); dm.access=direct needs it") : error))
     dump.on("close", resolve)
   })
+  exited.catch(() => undefined) // awaited below; not unhandled meanwhile
   let blockBytes: number | undefined
+  let readToEnd = false
   try {
     for await (const line of createInterface({ input: dump.stdout, crlfDelay: Infinity })) {
       const parsed = parseThinDumpLine(line)
       if (parsed === undefined) continue
       if ("blockBytes" in parsed) blockBytes = parsed.blockBytes
       else if (blockBytes === undefined) throw new Error("thin_dump: a mapping before the superblock")
-      else {
-        yield { ...parsed, blockBytes }
-      }
+      else yield { ...parsed, blockBytes }
     }
+    readToEnd = true
   } finally {
-    if (dump.exitCode === null) dump.kill()
+    // Stopped early (an error, or the copy gave up): thin_dump need not go on.
+    if (!readToEnd) dump.kill()
   }
   const code = await exited
   if (code !== 0) throw new Error(`thin_dump --dev-id ${deviceId} ${metadata}: ${stderr.trim().split("\n").slice(-2).join(" ") || `exit ${code}`}`)
