@@ -25,6 +25,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
+import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import { directRead } from "./devicemapper/DirectRead.ts"
 import { deviceMapperAvailable, dmsetupActivation } from "./devicemapper/DmsetupActivation.ts"
@@ -65,6 +66,9 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       const useDmsetup = haveDeviceMapper
       if (!useDmsetup && pool.thinPoolDevice !== undefined) {
         return yield* Effect.fail(failure("InvalidOption", "dm.thinpooldev needs dm.access=dmsetup and a kernel with device-mapper; give dm.metadatadev and dm.datadev to read the pool directly"))
+      }
+      if (!useDmsetup && !(yield* Effect.promise(() => runCommand("thin_dump", ["-V"]).then(() => true, () => false)))) {
+        return yield* Effect.fail(failure("Unreadable", "thin_dump is not installed (Debian: thin-provisioning-tools); it reads the pool where there is no device-mapper"))
       }
       const access: ThinDeviceAccess = useDmsetup ? dmsetupActivation(pool) : directRead(pool.metadata, pool.data, scratch)
       yield* Effect.addFinalizer(() => Effect.promise(() => access.close()))

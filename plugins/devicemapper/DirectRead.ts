@@ -45,12 +45,13 @@ async function* deviceRuns(metadata: string, deviceId: number): AsyncGenerator<B
   const dump = spawn("thin_dump", ["--dev-id", String(deviceId), metadata], { stdio: ["ignore", "pipe", "pipe"] })
   let stderr = ""
   dump.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<number | null>((resolve, reject) => {
-    dump.on("error", (error: NodeJS.ErrnoException) =>
+  const exited = new Promise<number | null>((resolve) => dump.on("close", resolve))
+  // A command that did not start may never end its stdout: wait to know it did.
+  await new Promise<void>((resolve, reject) => {
+    dump.once("spawn", resolve)
+    dump.once("error", (error: NodeJS.ErrnoException) =>
       reject(error.code === "ENOENT" ? new Error("thin_dump is not installed (Debian: thin-provisioning-tools); dm.access=direct needs it") : error))
-    dump.on("close", resolve)
   })
-  exited.catch(() => undefined) // awaited below; not unhandled meanwhile
   let blockBytes: number | undefined
   let readToEnd = false
   try {
