@@ -62,9 +62,9 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
     const data = await blockDevice(source.data)
     const name = `${prefix}-pool`
     const table = `0 ${blockSectors * dataBlocks} thin-pool ${metadata} ${data} ${blockSectors} 32768 1 read_only`
+    ownPool = name // before: an interrupted create may still have made it
     // A thin-pool table cannot itself be read-only; its read_only feature keeps the kernel from writing.
     await runCommand("dmsetup", ["create", name, "--table", table])
-    ownPool = name
     return name
   }
   let pool: Promise<string> | undefined
@@ -74,7 +74,11 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
     open: async (device) => {
       const poolName = await (pool ??= activatePool())
       const name = `${prefix}-${device.deviceId}`
-      await runCommand("dmsetup", ["create", "--readonly", name, "--table", `0 ${device.size / 512} thin /dev/mapper/${poolName} ${device.deviceId}`])
+      const table = `0 ${device.size / 512} thin /dev/mapper/${poolName} ${device.deviceId}`
+      await runCommand("dmsetup", ["create", "--readonly", name, "--table", table]).catch(async (error) => {
+        await removeDevice(name).catch(() => undefined) // a create that failed late may have left it
+        throw error
+      })
       return { path: `/dev/mapper/${name}`, isFile: false, release: () => removeDevice(name).then(() => undefined) }
     },
     close: async () => {
