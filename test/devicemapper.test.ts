@@ -68,6 +68,23 @@ test("the vfs golden in a thin pool, read without device-mapper: checksums, migr
   assert.ok(fs.existsSync(path.join(root, "graph", other, ".migration-diffid")), "the other layer was not done")
 })
 
+const XFS_SKIP = SKIP !== false
+  ? SKIP
+  : spawnSync("sh", ["-c", "command -v mkfs.xfs && grep -qw xfs /proc/filesystems"]).status !== 0
+  ? "needs mkfs.xfs (xfsprogs, CI installs it) and a kernel with xfs"
+  : false
+if (SKIP === false && XFS_SKIP !== false) console.warn(`\n*** devicemapper xfs test NOT RUN: ${XFS_SKIP} ***\n`)
+
+test("xfs thin devices (Docker's dm.fs=xfs), read without device-mapper: the vfs golden's values", { skip: XFS_SKIP }, () => {
+  const root = path.join(tempDir("devicemapper-xfs"), "docker")
+  vfsToDevicemapper(extractGolden("vfs"), root, 320 * 1024 * 1024, "xfs") // xfs needs 300 MiB at least
+  assert.equal(runCli(["checksums", "--graph", root]).code, 0)
+  assert.equal(runCli(["migrate", "--graph", root]).code, 1) // the golden's failing images
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+  assert.deepEqual(differences(root, expected, { from: "image/vfs", to: "image/devicemapper" }), [])
+  assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-dm"), false, "a device stayed mounted")
+})
+
 /**
  * Waits until the process has really exited. Deno's child_process reports 'exit' (with the signal it
  * sent) as soon as it has sent the signal, while the process may still be cleaning up.

@@ -74,7 +74,7 @@ export const thinDevicePlan = (src: string): Array<ThinDevice> => {
 }
 
 /** Docker's JSON for the pool's devices, as its deviceset wrote it once every device was made. */
-export const writeDockerMetadata = (home: string, plan: ReadonlyArray<ThinDevice>, deviceSize: number) => {
+export const writeDockerMetadata = (home: string, plan: ReadonlyArray<ThinDevice>, deviceSize: number, filesystem: "ext4" | "xfs" = "ext4") => {
   fs.mkdirSync(path.join(home, "metadata"), { recursive: true })
   for (const device of plan) {
     fs.writeFileSync(
@@ -83,7 +83,7 @@ export const writeDockerMetadata = (home: string, plan: ReadonlyArray<ThinDevice
       { mode: 0o600 },
     )
   }
-  fs.writeFileSync(path.join(home, "metadata", "deviceset-metadata"), JSON.stringify({ next_device_id: plan.length + 1, BaseDeviceUUID: "", BaseDeviceFilesystem: "ext4" }))
+  fs.writeFileSync(path.join(home, "metadata", "deviceset-metadata"), JSON.stringify({ next_device_id: plan.length + 1, BaseDeviceUUID: "", BaseDeviceFilesystem: filesystem }))
   fs.writeFileSync(path.join(home, "metadata", "transaction-metadata"), JSON.stringify({ open_transaction_id: plan.length, device_hash: "", device_id: 0 }))
 }
 

@@ -1,14 +1,17 @@
 /**
  * Lays a vfs-layout legacy graph out as Docker's devicemapper driver (loop-lvm)
- * made it, without device-mapper: every layer an ext4 thin device whose files
+ * made it, without device-mapper: every layer an ext4 (or, as with Docker's
+ * `dm.fs=xfs`, xfs) thin device whose files
  * are under `rootfs/`, a child a snapshot of its parent (blocks it did not
  * change shared with it), all in one thin pool made of the two loopback files
  * `devicemapper/devicemapper/{data,metadata}` (the metadata written by
  * `thin_restore` from Debian's thin-provisioning-tools), with Docker's JSON
- * metadata in `devicemapper/metadata/`. Needs root (loop mounts), mkfs.ext4,
- * rsync and thin_restore.
+ * metadata in `devicemapper/metadata/`. Needs root (loop mounts), mkfs.ext4
+ * (or mkfs.xfs), rsync and thin_restore.
  *
- *   bun scripts/devicemapper/vfs-to-devicemapper.ts SRC_ROOT DST_ROOT [--device-size 64MiB]
+ *   bun scripts/devicemapper/vfs-to-devicemapper.ts SRC_ROOT DST_ROOT [--device-size 64MiB] [--fs ext4|xfs]
+ *
+ * xfs needs devices of 300 MiB at least.
  *
  * @module
  */
@@ -31,7 +34,7 @@ interface Device {
   readonly blocks: Map<number, number>
 }
 
-export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) => {
+export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number, filesystem: "ext4" | "xfs" = "ext4") => {
   const home = path.join(dst, "devicemapper")
   const pool = path.join(home, "devicemapper")
   fs.mkdirSync(path.join(home, "mnt"), { recursive: true })
@@ -80,14 +83,15 @@ export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) 
     if (parent === undefined) {
       fs.writeFileSync(image, "")
       fs.truncateSync(image, deviceSize)
-      run("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image])
+      if (filesystem === "xfs") run("mkfs.xfs", ["-q", "-f", image])
+      else run("mkfs.ext4", ["-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image])
     } else {
       run("cp", ["--sparse=always", images.get(parent)!, image])
     }
     if (tree !== undefined) {
       const mnt = path.join(work, "mnt")
       fs.mkdirSync(mnt, { recursive: true })
-      run("mount", ["-o", "loop", image, mnt])
+      run("mount", ["-o", filesystem === "xfs" ? "loop,nouuid" : "loop", image, mnt])
       try {
         fs.mkdirSync(path.join(mnt, "rootfs"), { recursive: true })
         run("rsync", ["-aHAX", "--delete", "--numeric-ids", `${tree}/`, `${path.join(mnt, "rootfs")}/`])
@@ -105,7 +109,7 @@ export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) 
     const made = writeImage(device.name, origin, device.name === "base" ? undefined : path.join(src, "vfs", "dir", device.name))
     if (made.id !== device.id) throw new Error(`device ${device.name} got id ${made.id}, not ${device.id}`)
   }
-  writeDockerMetadata(home, plan, deviceSize)
+  writeDockerMetadata(home, plan, deviceSize, filesystem)
   fs.closeSync(data)
 
   const lines = [`<superblock uuid="" time="0" transaction="${devices.size}" flags="0" version="2" data_block_size="128" nr_data_blocks="${Math.max(nextDataBlock, 1)}">`]
@@ -130,12 +134,18 @@ export const vfsToDevicemapper = (src: string, dst: string, deviceSize: number) 
 if (import.meta.main) {
   const [src, dst] = process.argv.slice(2)
   if (src === undefined || dst === undefined) {
-    process.stderr.write("usage: vfs-to-devicemapper.ts SRC_ROOT DST_ROOT [--device-size 64MiB]\n")
+    process.stderr.write("usage: vfs-to-devicemapper.ts SRC_ROOT DST_ROOT [--device-size 64MiB] [--fs ext4|xfs]\n")
     process.exit(2)
   }
   const sizeArg = process.argv.indexOf("--device-size")
   const mib = sizeArg > 0 ? Number(process.argv[sizeArg + 1]?.replace(/MiB$/i, "")) : 64
+  const fsArg = process.argv.indexOf("--fs")
+  const filesystem = fsArg > 0 ? process.argv[fsArg + 1] : "ext4"
+  if (filesystem !== "ext4" && filesystem !== "xfs") {
+    process.stderr.write(`--fs ${filesystem}: expected ext4 or xfs\n`)
+    process.exit(2)
+  }
   const started = performance.now()
-  const result = vfsToDevicemapper(path.resolve(src), path.resolve(dst), mib * 1024 * 1024)
+  const result = vfsToDevicemapper(path.resolve(src), path.resolve(dst), mib * 1024 * 1024, filesystem)
   process.stderr.write(`${result.devices} thin devices, ${result.dataBlocks} data blocks of 64 KiB, ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
 }
