@@ -20,6 +20,7 @@
  */
 import { Buffer } from "node:buffer"
 import { goQuote, isValidUtf8 } from "./GoJson.ts"
+import { parseJsonTree } from "./GoJsonBytes.ts"
 
 /** Entry kinds of tar-split's `storage.Type`. */
 export const EntryType = { File: 1, Segment: 2 } as const
@@ -83,6 +84,37 @@ const decodeString = (field: string, value: unknown): string => {
 
 const jsonKind = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value
+
+// A member whose value is a number with a fraction or an exponent: rare, so checked exactly only then.
+const MAYBE_NON_INTEGER = /"\s*:\s*-?\d+[.eE]/
+const INT_FIELDS = new Set(["type", "size", "position"])
+
+/**
+ * Go decodes `type`, `size` and `position` with `strconv.ParseInt` on the number as written:
+ * `1.0` or `1e3` is an error there, though `JSON.parse` reads them as integers.
+ */
+const rejectNonIntegerLiterals = (text: string) => {
+  const tree = parseJsonTree(utf8.encode(text))
+  if (tree.kind !== "object") return
+  for (const [key, value] of tree.members) {
+    const field = foldKey(key)
+    if (value.kind === "number" && INT_FIELDS.has(field) && /[.eE]/.test(value.raw)) {
+      throw new BadEntry(`cannot unmarshal number ${value.raw} into field ${field} of type int`)
+    }
+  }
+}
+
+/** Decodes one line of tar-split metadata: JSON, then the entry, with Go's rules for both. */
+export const decodeEntryText = (text: string): TarSplitEntry => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    throw new BadEntry(`invalid JSON in tar-split metadata: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  if (MAYBE_NON_INTEGER.test(text)) rejectNonIntegerLiterals(text)
+  return decodeEntry(value)
+}
 
 /** Builds an entry from one parsed JSON value, with Go's rules for `json.Unmarshal` into `storage.Entry`. */
 export const decodeEntry = (value: unknown): TarSplitEntry => {

@@ -25,7 +25,7 @@ import { errorCode } from "./platform/ErrorCode.ts"
 import type { FileHandle } from "./platform/RawFiles.ts"
 import {
   BadEntry,
-  decodeEntry,
+  decodeEntryText,
   entryDisplayName,
   entryNameBytes,
   EntryType,
@@ -177,15 +177,15 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
     try {
       for await (const chunk of gunzip) {
         for (const value of splitter.push(text.decode(chunk as Uint8Array, { stream: true }))) {
-          handleEntry(decodeEntry(parseJson(value)))
+          handleEntry(decodeEntryText(value))
         }
       }
     } catch (error) {
       gunzip.destroy()
       throw error
     }
-    for (const value of splitter.push(text.decode())) handleEntry(decodeEntry(parseJson(value)))
-    for (const value of splitter.finish()) handleEntry(decodeEntry(parseJson(value)))
+    for (const value of splitter.push(text.decode())) handleEntry(decodeEntryText(value))
+    for (const value of splitter.finish()) handleEntry(decodeEntryText(value))
   } catch (error) {
     throw laneFailure() ?? toFailure(error, options.tarDataPath)
   }
@@ -200,14 +200,6 @@ const readSome = (handle: FileHandle, into: Uint8Array, length: number, name: st
     return handle.read(into, 0, length)
   } catch (error) {
     throw new AssembleFailure("ReadError", `cannot read ${name}: ${error instanceof Error ? error.message : String(error)}`)
-  }
-}
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch (error) {
-    throw new BadEntry(`invalid JSON in tar-split metadata: ${error instanceof Error ? error.message : String(error)}`)
   }
 }
 

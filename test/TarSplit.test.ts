@@ -3,6 +3,7 @@ import { test } from "node:test"
 import {
   BadEntry,
   decodeEntry,
+  decodeEntryText,
   encodeEntry,
   entryDisplayName,
   entryNameBytes,
@@ -45,6 +46,16 @@ test("a wrongly typed field is a bad entry", () => {
   assert.throws(() => decodeLine('{"type":1,"size":1.5,"payload":null,"position":0}'), BadEntry)
   assert.throws(() => decodeLine('{"type":1,"name":7,"payload":null,"position":0}'), BadEntry)
   assert.throws(() => decodeLine("[1,2]"), BadEntry)
+})
+
+test("an integer field written with a fraction or an exponent is a bad entry, as in Go; elsewhere it is not", () => {
+  assert.throws(() => decodeEntryText('{"type":1,"name":"a","size":1.0,"payload":null,"position":0}'), /cannot unmarshal number 1\.0 into field size/)
+  assert.throws(() => decodeEntryText('{"type":1,"name":"a","size":0,"payload":null,"POSITION":1e0}'), /number 1e0 into field position/)
+  assert.throws(() => decodeEntryText('{"type":2E0,"payload":"AA==","position":0}'), /field type/)
+  // Not an integer field, or not a number: as JSON.parse says.
+  assert.equal(decodeEntryText('{"type":1,"name":"v\\":1.5","size":3,"extra":2.5,"payload":null,"position":0}').size, 3)
+  assert.equal(decodeEntryText('{"type":1,"name":"python3.9","size":-0,"payload":null,"position":2}').position, 2)
+  assert.throws(() => decodeEntryText('{"type":1,'), /invalid JSON/)
 })
 
 test("payload must be padded standard base64", () => {
