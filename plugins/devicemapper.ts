@@ -33,6 +33,7 @@ import { readThinDevice } from "./devicemapper/DockerDevices.ts"
 import { mountReadOnly, unmount } from "./devicemapper/ReadOnlyMount.ts"
 import type { ThinDeviceAccess } from "./devicemapper/ThinDeviceAccess.ts"
 import { sharedByKey } from "./SharedByKey.ts"
+import { scratchPrefix, sweepStaleScratch } from "./StaleScratch.ts"
 
 const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
   new DriverError({ driver: "devicemapper", reason, detail, ...(layer === undefined ? {} : { layer }) })
@@ -70,7 +71,11 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       if (!useDmsetup && !(yield* Effect.promise(() => runCommand("thin_dump", ["-V"]).then(() => true, () => false)))) {
         return yield* Effect.fail(failure("Unreadable", "thin_dump is not installed (Debian: thin-provisioning-tools); it reads the pool where there is no device-mapper"))
       }
+      const swept = yield* Effect.promise(() => sweepStaleScratch(scratch))
+      if (swept.length > 0) yield* Effect.logInfo(`devicemapper: removed what killed runs left in ${scratch}: ${swept.join(", ")}`)
       const access: ThinDeviceAccess = useDmsetup ? dmsetupActivation(pool) : directRead(pool.metadata, pool.data, scratch)
+      const stale = yield* Effect.promise(() => access.sweepStale())
+      if (stale.length > 0) yield* Effect.logInfo(`devicemapper: removed what killed runs left: ${stale.join(", ")}`)
       yield* Effect.addFinalizer(() => Effect.promise(() => access.close()))
       yield* Effect.logInfo(
         `devicemapper: thin devices reached through ${access.name}${way === "auto" ? ` (dm.access=auto; device-mapper ${haveDeviceMapper ? "found" : "missing"})` : ""}`,
@@ -86,7 +91,7 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         const opened = await access.open(device, id.slice(0, 12))
         try {
           await fs.mkdir(scratch, { recursive: true })
-          const dir = await fs.mkdtemp(path.join(scratch, `cas-migrator-dm-${id.slice(0, 12)}-`))
+          const dir = await fs.mkdtemp(scratchPrefix(scratch, "dm", id.slice(0, 12)))
           try {
             await mountReadOnly(opened.path, opened.isFile, dir)
           } catch (error) {

@@ -16,6 +16,7 @@ import { type GraphId, parseGraphId } from "../src/Ids.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import { sharedByKey } from "./SharedByKey.ts"
+import { scratchPrefix, sweepStaleScratch } from "./StaleScratch.ts"
 
 const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
   new DriverError({ driver: "zfs", reason, detail, ...(layer === undefined ? {} : { layer }) })
@@ -52,9 +53,11 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       }
       // Mount points under Docker's TMPDIR, inside the Docker root.
       const scratch = path.join(graphRoot, "tmp")
+      const swept = yield* Effect.promise(() => sweepStaleScratch(scratch))
+      if (swept.length > 0) yield* Effect.logInfo(`zfs: removed what killed runs left in ${scratch}: ${swept.join(", ")}`)
       const mountDataset = (id: GraphId) => oneAtATime(async () => {
         await fs.mkdir(scratch, { recursive: true })
-        const dir = await fs.mkdtemp(path.join(scratch, `cas-migrator-zfs-${id.slice(0, 12)}-`))
+        const dir = await fs.mkdtemp(scratchPrefix(scratch, "zfs", id.slice(0, 12)))
         try {
           await runCommand("mount", ["-t", "zfs", "-o", "ro", `${base}/${id}`, dir])
         } catch (error) {

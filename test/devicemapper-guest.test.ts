@@ -7,7 +7,8 @@
  *    read without device-mapper (`direct`), `checksums` and `migrate` give the
  *    vfs golden's values, and `dm.access=dmsetup` is refused with a reason;
  * 2. boot 2 runs the compiled binary in the guest with `dmsetup` activation:
- *    SIGINT while a device is mounted leaves nothing behind, the re-run
+ *    what a run killed with SIGKILL left is removed by the next, SIGINT while
+ *    a device is mounted leaves nothing behind, the re-run
  *    completes, the conformance kit passes on our own pool, with `auto`, and
  *    on Docker's active pool (left active), and `migrate` gives the vfs
  *    golden's values.
@@ -78,6 +79,15 @@ test("in the guest, with dmsetup activation: SIGINT, re-run, the conformance kit
   const read = (name: string) => fs.readFileSync(path.join(out, name), "utf8").trim()
   const code = (step: string) => Number(read(`${step}.code`))
 
+  // 0. Killed with a device mounted: its devices, loops and mounts stay...
+  assert.equal(read("sigkill.seen"), "yes", "no thin device was mounted when SIGKILL was to be sent")
+  assert.equal(code("sigkill"), 137)
+  const killedLeft = read("leftovers-sigkill").split("\n")
+  assert.ok(killedLeft.some((line) => /^cas-migrator-\d+-pool\s/.test(line)), killedLeft.join("\n"))
+  assert.ok(killedLeft.some((line) => line.includes("/tmp/cas-migrator-dm-")), killedLeft.join("\n"))
+  // ... until the next run removes them.
+  assert.match(read("sigint.stderr"), /devicemapper: removed what killed runs left in \S+: cas-migrator-dm-/)
+  assert.match(read("sigint.stderr"), /devicemapper: removed what killed runs left: cas-migrator-\d+-\d+.*cas-migrator-\d+-pool.*\/dev\/loop/)
   // 1. Interrupted with a device mounted: exit 130, nothing left (no dm device, loop or mount).
   assert.equal(read("sigint.seen"), "yes", "no thin device was mounted when SIGINT was to be sent")
   assert.equal(code("sigint"), 130, read("sigint.stderr"))

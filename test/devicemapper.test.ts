@@ -128,3 +128,29 @@ test("SIGINT while layers are mounted: the CLI unmounts and detaches everything 
   }
   assert.ok(interruptedMidway > 0, "no run was still going when SIGINT came")
 })
+
+test("SIGKILL while layers are mounted: the next run unmounts and removes what the killed one left, then completes", { skip: SKIP }, async () => {
+  const source = extractGolden("vfs")
+  const root = path.join(tempDir("devicemapper-sigkill"), "docker")
+  vfsToDevicemapper(source, root, 64 * 1024 * 1024)
+  const loopsBefore = loops()
+  const ours = () => fs.readFileSync("/proc/mounts", "utf8").split("\n").filter((l) => l.includes(`${root}/tmp/cas-migrator-dm`))
+  let killedMounted = false
+  for (let attempt = 0; attempt < 5 && !killedMounted; attempt++) {
+    const child = startCli(["checksums", "--graph", root, "--jobs", "1"])
+    for (let i = 0; i < 400 && ours().length === 0 && child.exitCode === null; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    child.kill("SIGKILL")
+    await gone(child.pid)
+    killedMounted = ours().length > 0
+    if (!killedMounted) {
+      for (const id of fs.readdirSync(path.join(root, "graph"))) fs.rmSync(path.join(root, "graph", id, ".migration-diffid"), { force: true })
+    }
+  }
+  assert.ok(killedMounted, "no run was killed with a layer mounted")
+  const rerun = runCli(["checksums", "--graph", root])
+  assert.equal(rerun.code, 0, rerun.stderr)
+  assert.match(rerun.stderr, /devicemapper: removed what killed runs left in .*cas-migrator-dm-/)
+  assert.deepEqual(ours(), [], "a killed run's mount stayed")
+  assert.deepEqual(fs.readdirSync(path.join(root, "tmp")).filter((name) => name.startsWith("cas-migrator")), [])
+  assert.equal(loops(), loopsBefore, "a killed run's loop device stayed attached")
+})

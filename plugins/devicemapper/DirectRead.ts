@@ -13,6 +13,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { createInterface } from "node:readline"
+import { scratchPrefix } from "../StaleScratch.ts"
 import type { ThinDevice } from "./DockerDevices.ts"
 import type { ThinDeviceAccess } from "./ThinDeviceAccess.ts"
 
@@ -109,7 +110,7 @@ export const directRead = (metadata: string, data: string, scratch: string): Thi
     name: "direct",
     open: async (device, label) => {
       await fs.mkdir(scratch, { recursive: true })
-      const dir = await fs.mkdtemp(path.join(scratch, `cas-migrator-dm-image-${label}-`))
+      const dir = await fs.mkdtemp(scratchPrefix(scratch, "dm-image", label))
       const image = path.join(dir, "device.img")
       const release = () => fs.rm(dir, { recursive: true, force: true })
       try {
@@ -120,6 +121,7 @@ export const directRead = (metadata: string, data: string, scratch: string): Thi
       }
       return { path: image, isFile: true, release }
     },
+    sweepStale: async () => [], // its images are scratch directories, swept with them
     close: async () => {},
   }
 }

@@ -9,8 +9,10 @@
  * @module
  */
 import * as fs from "node:fs/promises"
+import * as path from "node:path"
 import process from "node:process"
 import { runCommand } from "../../src/platform/RunCommand.ts"
+import { processAlive } from "../StaleScratch.ts"
 import { dockerPoolName } from "./DockerDevices.ts"
 import type { ThinDeviceAccess } from "./ThinDeviceAccess.ts"
 import { readThinPoolGeometry } from "./ThinPoolSuperblock.ts"
@@ -69,8 +71,39 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
   }
   let pool: Promise<string> | undefined
 
+  /**
+   * Devices of a killed run (`cas-migrator-<pid>-...`, thin devices before their pool) and the
+   * read-only loops it attached to the pool's files, which nothing holds any more. Docker's own loops
+   * are writable and held by its pool.
+   */
+  const sweepStale = async (): Promise<ReadonlyArray<string>> => {
+    const swept: Array<string> = []
+    const listed = await runCommand("dmsetup", ["ls"]).catch(() => "")
+    const stale: Array<string> = []
+    for (const line of listed.split("\n")) {
+      const name = line.split(/\s+/)[0] ?? ""
+      const pid = /^cas-migrator-(\d+)-/.exec(name)?.[1]
+      if (pid !== undefined && Number(pid) !== process.pid && !(await processAlive(Number(pid)))) stale.push(name)
+    }
+    for (const name of [...stale.filter((n) => !n.endsWith("-pool")), ...stale.filter((n) => n.endsWith("-pool"))]) {
+      if (await removeDevice(name).then(() => true, () => false)) swept.push(name)
+    }
+    const files = new Set([source.metadata, source.data].map((file) => path.resolve(file)))
+    const loopList = await runCommand("losetup", ["--list", "--noheadings", "--raw", "--output", "NAME,RO,BACK-FILE"]).catch(() => "")
+    for (const line of loopList.split("\n")) {
+      const [loop, readOnly, ...backFile] = line.split(" ")
+      // --raw escapes blanks and other bytes as \xHH.
+      const file = backFile.join(" ").replace(/\\x([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+      if (loop === undefined || readOnly !== "1" || !files.has(file)) continue
+      const holders = await fs.readdir(`/sys/block/${path.basename(loop)}/holders`).catch(() => ["?"])
+      if (holders.length === 0 && (await runCommand("losetup", ["--detach", loop]).then(() => true, () => false))) swept.push(loop)
+    }
+    return swept
+  }
+
   return {
     name: "dmsetup",
+    sweepStale,
     open: async (device) => {
       const poolName = await (pool ??= activatePool())
       const name = `${prefix}-${device.deviceId}`

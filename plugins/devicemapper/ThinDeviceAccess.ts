@@ -19,6 +19,8 @@ export interface OpenDevice {
 export interface ThinDeviceAccess {
   readonly name: "dmsetup" | "direct"
   readonly open: (device: ThinDevice, label: string) => Promise<OpenDevice>
+  /** Removes what runs that were killed left (devices, loops); returns their names. */
+  readonly sweepStale: () => Promise<ReadonlyArray<string>>
   /** Releases what every `open` shared (the pool and its loop devices); called once, last. */
   readonly close: () => Promise<void>
 }

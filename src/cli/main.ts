@@ -5,6 +5,8 @@
  *
  * @module
  */
+// First: it listens for Ctrl-C while the other modules load.
+import { replayEarlySignal } from "./EarlySignals.ts"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit, Runtime } from "effect"
 import { CliError, Command } from "effect/cli"
@@ -25,3 +27,4 @@ Command.run(cli, { version: VERSION }).pipe(
   Effect.provide([NodeServices.layer, StderrLogger.layer]),
   NodeRuntime.runMain({ teardown, disableErrorReporting: true }),
 )
+replayEarlySignal()

@@ -1,6 +1,8 @@
 # Guest task: the compiled cas-migrator (/src/bin) reads the pool in
 # /work/docker through dmsetup activation, as on a production host:
-#   1. checksums, interrupted by SIGINT while a layer is mounted;
+#   0. checksums, killed (SIGKILL) while a layer is mounted;
+#   1. checksums, interrupted by SIGINT while a layer is mounted (it first
+#      removes what the killed run left);
 #   2. checksums again (it completes what the first one left);
 #   3. plugin-test with its own read-only pool, then with dm.access=auto;
 #   4. plugin-test with Docker's pool active, which it uses and leaves active;
@@ -28,12 +30,27 @@ step() {
   echo "read-pool: $name exited $(cat "$out/$name.code")"
 }
 
-# 1. SIGINT as soon as a thin device is mounted.
+# 0. SIGKILL as soon as a thin device is mounted: its devices, loops and mount stay.
+"$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/sigkill.json" 2> "$out/sigkill.stderr" &
+pid=$!
+seen=no
+for _ in $(seq 600); do
+  if grep -q "cas-migrator-dm-$pid-" /proc/mounts; then seen=yes; kill -KILL "$pid"; break; fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+wait "$pid"
+echo $? > "$out/sigkill.code"
+echo "$seen" > "$out/sigkill.seen"
+leftovers sigkill
+echo "read-pool: sigkill (a mount seen: $seen) exited $(cat "$out/sigkill.code")"
+
+# 1. SIGINT as soon as a thin device is mounted (this run first sweeps what the killed one left).
 "$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/sigint.json" 2> "$out/sigint.stderr" &
 pid=$!
 seen=no
 for _ in $(seq 600); do
-  if grep -q cas-migrator-dm /proc/mounts; then seen=yes; kill -INT "$pid"; break; fi
+  if grep -q "cas-migrator-dm-$pid-" /proc/mounts; then seen=yes; kill -INT "$pid"; break; fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
