@@ -2,7 +2,9 @@
  * Go 1.5's `time.Time` in JSON, as Docker 1.10 decoded and re-encoded image
  * `created` times: `UnmarshalJSON` parses RFC 3339 (so `null` is an error, as
  * in the `nullcreated` golden), `MarshalJSON` prints RFC 3339 with trailing
- * fraction zeros trimmed and a zero offset as `Z` (the migration ran in UTC).
+ * fraction zeros trimmed and a zero offset as `Z` (Go's `Z07:00` prints `Z`
+ * for any zero offset, whatever the zone, so the result does not depend on the
+ * machine's time zone).
  *
  * @example
  * ```ts
