@@ -20,7 +20,7 @@
  */
 import { Buffer } from "node:buffer"
 import { goQuote, isValidUtf8 } from "./GoJson.ts"
-import { parseJsonTree } from "./GoJsonBytes.ts"
+import { type JsonNode, parseJsonTree } from "./GoJsonBytes.ts"
 
 /** Entry kinds of tar-split's `storage.Type`. */
 export const EntryType = { File: 1, Segment: 2 } as const
@@ -58,6 +58,11 @@ const foldKey = (key: string): string => key.toLowerCase().replace(/\u017f/g, "s
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 
+/** A number written with a fraction or an exponent (`1.0`, `1e3`): Go's `ParseInt` rejects it for an int field. */
+class NonIntegerNumber {
+  constructor(readonly raw: string) {}
+}
+
 const decodeBase64 = (field: string, value: unknown): Uint8Array | null => {
   if (value === null) return null
   if (typeof value !== "string") throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type []byte`)
@@ -83,25 +88,89 @@ const decodeString = (field: string, value: unknown): string => {
 }
 
 const jsonKind = (value: unknown): string =>
-  value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value
+  value === null
+    ? "null"
+    : Array.isArray(value)
+    ? "array"
+    : value instanceof NonIntegerNumber
+    ? "number"
+    : typeof value === "object"
+    ? "object"
+    : typeof value
 
-// A member whose value is a number with a fraction or an exponent: rare, so checked exactly only then.
-const MAYBE_NON_INTEGER = /"\s*:\s*-?\d+[.eE]/
-const INT_FIELDS = new Set(["type", "size", "position"])
+const decodeIntValue = (field: string, value: unknown): number => {
+  if (value instanceof NonIntegerNumber) throw new BadEntry(`cannot unmarshal number ${value.raw} into field ${field} of type int`)
+  return decodeInt(field, value)
+}
+
+/** Mutable while the members are applied in order. */
+type EntryFields = { -readonly [K in keyof TarSplitEntry]: TarSplitEntry[K] } & { nameRaw: Uint8Array | undefined }
 
 /**
- * Go decodes `type`, `size` and `position` with `strconv.ParseInt` on the number as written:
- * `1.0` or `1e3` is an error there, though `JSON.parse` reads them as integers.
+ * Applies one member as Go's decoder does: the field is found by its exact
+ * name, else case-insensitively; `null` leaves it as it was; a later member
+ * overwrites an earlier one; unknown keys are ignored.
  */
-const rejectNonIntegerLiterals = (text: string) => {
-  const tree = parseJsonTree(utf8.encode(text))
-  if (tree.kind !== "object") return
-  for (const [key, value] of tree.members) {
-    const field = foldKey(key)
-    if (value.kind === "number" && INT_FIELDS.has(field) && /[.eE]/.test(value.raw)) {
-      throw new BadEntry(`cannot unmarshal number ${value.raw} into field ${field} of type int`)
-    }
+const applyMember = (entry: EntryFields, key: string, value: unknown) => {
+  if (value === null) return
+  switch (foldKey(key)) {
+    case "type":
+      entry.type = decodeIntValue("type", value)
+      break
+    case "name":
+      entry.name = decodeString("name", value)
+      break
+    case "name_raw":
+      entry.nameRaw = decodeBase64("name_raw", value) ?? undefined
+      break
+    case "size":
+      entry.size = decodeIntValue("size", value)
+      break
+    case "payload":
+      entry.payload = decodeBase64("payload", value)
+      break
+    case "position":
+      entry.position = decodeIntValue("position", value)
+      break
   }
+}
+
+const emptyEntry = (): EntryFields => ({ type: 0, name: "", nameRaw: undefined, size: 0, payload: null, position: 0 })
+
+/** A plain value of a tree node, numbers written with a fraction or exponent kept as such. */
+const plainValue = (node: JsonNode): unknown => {
+  switch (node.kind) {
+    case "object":
+      return Object.fromEntries(node.members.map(([key, value]) => [key, plainValue(value)]))
+    case "array":
+      return node.items.map(plainValue)
+    case "string":
+    case "bool":
+      return node.value
+    case "null":
+      return null
+    case "number":
+      return /^-?(?:0|[1-9]\d*)$/.test(node.raw) ? Number(node.raw) : new NonIntegerNumber(node.raw)
+  }
+}
+
+/** Every member in order, duplicates included (what `JSON.parse` cannot give). */
+const decodeEntryTree = (node: JsonNode): TarSplitEntry => {
+  if (node.kind === "null") return emptyEntry()
+  if (node.kind !== "object") throw new BadEntry(`cannot unmarshal ${node.kind === "bool" ? "boolean" : node.kind} into a tar-split entry`)
+  const entry = emptyEntry()
+  for (const [key, value] of node.members) applyMember(entry, key, plainValue(value))
+  return entry
+}
+
+// JSON.parse keeps one member per key and reads 1.0 as 1. Where a line may hold a number written
+// with a fraction or exponent, or more members than keys (a `:` per member; a name may hold more),
+// it is decoded again member by member.
+const MAYBE_NON_INTEGER = /"\s*:\s*-?\d+[.eE]/
+const colons = (text: string) => {
+  let count = 0
+  for (let at = text.indexOf(":"); at >= 0; at = text.indexOf(":", at + 1)) count++
+  return count
 }
 
 /** Decodes one line of tar-split metadata: JSON, then the entry, with Go's rules for both. */
@@ -112,45 +181,20 @@ export const decodeEntryText = (text: string): TarSplitEntry => {
   } catch (error) {
     throw new BadEntry(`invalid JSON in tar-split metadata: ${error instanceof Error ? error.message : String(error)}`)
   }
-  if (MAYBE_NON_INTEGER.test(text)) rejectNonIntegerLiterals(text)
-  return decodeEntry(value)
+  const exact = MAYBE_NON_INTEGER.test(text) ||
+    (value !== null && typeof value === "object" && colons(text) > Object.keys(value).length)
+  return exact ? decodeEntryTree(parseJsonTree(utf8.encode(text))) : decodeEntry(value)
 }
 
 /** Builds an entry from one parsed JSON value, with Go's rules for `json.Unmarshal` into `storage.Entry`. */
 export const decodeEntry = (value: unknown): TarSplitEntry => {
-  if (value === null) return { type: 0, name: "", nameRaw: undefined, size: 0, payload: null, position: 0 }
+  if (value === null) return emptyEntry()
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into a tar-split entry`)
   }
-  let type = 0
-  let name = ""
-  let nameRaw: Uint8Array | null = null
-  let size = 0
-  let payload: Uint8Array | null = null
-  let position = 0
-  for (const [key, field] of Object.entries(value)) {
-    switch (foldKey(key)) {
-      case "type":
-        type = decodeInt("type", field)
-        break
-      case "name":
-        name = decodeString("name", field)
-        break
-      case "name_raw":
-        nameRaw = decodeBase64("name_raw", field)
-        break
-      case "size":
-        size = decodeInt("size", field)
-        break
-      case "payload":
-        payload = decodeBase64("payload", field)
-        break
-      case "position":
-        position = decodeInt("position", field)
-        break
-    }
-  }
-  return { type, name, nameRaw: nameRaw ?? undefined, size, payload, position }
+  const entry = emptyEntry()
+  for (const [key, field] of Object.entries(value)) applyMember(entry, key, field)
+  return entry
 }
 
 /**

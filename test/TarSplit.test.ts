@@ -58,6 +58,15 @@ test("an integer field written with a fraction or an exponent is a bad entry, as
   assert.throws(() => decodeEntryText('{"type":1,'), /invalid JSON/)
 })
 
+test("members apply in order as Go's decoder does: duplicates, null, case folding, first type error", () => {
+  const line = (members: string) => decodeEntryText(`{"type":1,"name":"a",${members},"payload":null,"position":0}`)
+  assert.equal(line('"size":1,"SIZE":2,"size":3').size, 3) // JSON.parse alone would give 2
+  assert.equal(line('"size":5,"size":null').size, 5)
+  assert.equal(line('"Size":7').size, 7)
+  assert.throws(() => line('"size":"x","size":1'), /cannot unmarshal string into field size/)
+  assert.equal(decodeEntryText('{"type":1,"name":"a:b:c","size":2,"payload":null,"position":0}').name, "a:b:c")
+})
+
 test("payload must be padded standard base64", () => {
   assert.throws(() => decodeLine('{"type":2,"payload":"AAA","position":0}'), /base64/)
   assert.throws(() => decodeLine('{"type":2,"payload":"A-A=","position":0}'), /base64/)
