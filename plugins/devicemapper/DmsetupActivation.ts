@@ -38,6 +38,25 @@ const isThinPool = (name: string) =>
 
 const removeDevice = (name: string) => runCommand("dmsetup", ["remove", "--retry", name])
 
+/** `major:minor` of a dm device: tables name the pool by number, so its node need not exist. */
+const deviceNumber = async (name: string) =>
+  (await runCommand("dmsetup", ["info", "-c", "--noheadings", "-o", "major,minor", "--separator", ":", name])).trim()
+
+/**
+ * `/dev/mapper/<name>`, checked by dmsetup itself (`mknodes`): where no udev manages the nodes (a
+ * container, an initramfs) it may be missing, or left from an earlier device of that name.
+ */
+const deviceNode = async (name: string) => {
+  await runCommand("dmsetup", ["mknodes", name])
+  return `/dev/mapper/${name}`
+}
+
+/** Removes our device and, where no udev did, its node. */
+const removeOwnDevice = async (name: string) => {
+  await removeDevice(name)
+  await fs.rm(`/dev/mapper/${name}`, { force: true })
+}
+
 export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
   const prefix = `cas-migrator-${process.pid}`
   const loops: Array<string> = []
@@ -86,7 +105,7 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
       if (pid !== undefined && Number(pid) !== process.pid && !(await processAlive(Number(pid)))) stale.push(name)
     }
     for (const name of [...stale.filter((n) => !n.endsWith("-pool")), ...stale.filter((n) => n.endsWith("-pool"))]) {
-      if (await removeDevice(name).then(() => true, () => false)) swept.push(name)
+      if (await removeOwnDevice(name).then(() => true, () => false)) swept.push(name)
     }
     const files = new Set([source.metadata, source.data].map((file) => path.resolve(file)))
     const loopList = await runCommand("losetup", ["--list", "--noheadings", "--raw", "--output", "NAME,RO,BACK-FILE"]).catch(() => "")
@@ -105,18 +124,21 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
     name: "dmsetup",
     sweepStale,
     open: async (device) => {
-      const poolName = await (pool ??= activatePool())
+      const poolDevice = await (pool ??= activatePool().then(deviceNumber))
       const name = `${prefix}-${device.deviceId}`
-      const table = `0 ${device.size / 512} thin /dev/mapper/${poolName} ${device.deviceId}`
-      await runCommand("dmsetup", ["create", "--readonly", name, "--table", table]).catch(async (error) => {
-        await removeDevice(name).catch(() => undefined) // a create that failed late may have left it
+      const table = `0 ${device.size / 512} thin ${poolDevice} ${device.deviceId}`
+      const release = () => removeOwnDevice(name)
+      try {
+        await runCommand("dmsetup", ["create", "--readonly", name, "--table", table])
+        return { path: await deviceNode(name), isFile: false, release }
+      } catch (error) {
+        await release().catch(() => undefined) // a create that failed late may have left it
         throw error
-      })
-      return { path: `/dev/mapper/${name}`, isFile: false, release: () => removeDevice(name).then(() => undefined) }
+      }
     },
     close: async () => {
       await pool?.catch(() => undefined)
-      if (ownPool !== undefined) await removeDevice(ownPool).catch(() => undefined)
+      if (ownPool !== undefined) await removeOwnDevice(ownPool).catch(() => undefined)
       for (const loop of loops.splice(0).reverse()) await runCommand("losetup", ["--detach", loop]).catch(() => undefined)
     },
   }

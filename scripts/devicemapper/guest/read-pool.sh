@@ -8,17 +8,20 @@
 #   4. plugin-test with Docker's pool active, which it uses and leaves active;
 #   5. migrate.
 # Each step's stdout, stderr and exit code go to /work/out/<step>.{json,stderr,code};
-# /work/out/leftovers-<step> lists the devices, loops and mounts left after it.
+# /work/out/leftovers-<step> lists the devices, loops, mounts and /dev/mapper
+# nodes left after it.
 set -u
 trap 'echo 1 > /tmp/status' EXIT
 export HOME=/tmp
+# As in a container without udev: nobody makes /dev/mapper nodes but dmsetup itself.
+unset DM_DISABLE_UDEV
 bin=/src/bin/cas-migrator
 root=/work/docker
 out=/work/out
 mkdir -p "$out"
 
 leftovers() {
-  { dmsetup ls | grep -v '^No devices found'; losetup -a; grep -e cas-migrator -e "$root/" /proc/mounts; } > "$out/leftovers-$1" 2>&1
+  { dmsetup ls | grep -v '^No devices found'; losetup -a; grep -e cas-migrator -e "$root/" /proc/mounts; ls /dev/mapper | grep cas-migrator; } > "$out/leftovers-$1" 2>&1
   return 0
 }
 step() {
@@ -71,10 +74,10 @@ pool="docker-$(( ($1 >> 8) & 0xfff )):$(( ($1 & 0xff) | (($1 >> 12) & 0xfff00) )
 data=$(losetup -f --show -r "$root/devicemapper/devicemapper/data")
 metadata=$(losetup -f --show -r "$root/devicemapper/devicemapper/metadata")
 blocks=$(( $(stat -c %s "$root/devicemapper/devicemapper/data") / 65536 ))
-dmsetup create "$pool" --table "0 $((blocks * 128)) thin-pool $metadata $data 128 32768 1 read_only"
+DM_DISABLE_UDEV=1 dmsetup create "$pool" --table "0 $((blocks * 128)) thin-pool $metadata $data 128 32768 1 read_only"
 echo "$pool" > "$out/docker-pool"
 step plugin-test-docker-pool plugin-test --graph "$root" --storage-driver devicemapper --storage-opt dm.access=dmsetup --json
-dmsetup remove "$pool"
+DM_DISABLE_UDEV=1 dmsetup remove "$pool"
 losetup -d "$data" "$metadata"
 
 # 5.
