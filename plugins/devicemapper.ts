@@ -28,10 +28,9 @@ import { type GraphId, parseGraphId } from "../src/Ids.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import { directRead } from "./devicemapper/DirectRead.ts"
-import { deviceMapperAvailable, dmsetupActivation } from "./devicemapper/DmsetupActivation.ts"
+import { deviceMapperAvailable, dmsetupActivation, type PoolSource } from "./devicemapper/DmsetupActivation.ts"
 import { readThinDevice } from "./devicemapper/DockerDevices.ts"
 import { mountReadOnly, unmount } from "./devicemapper/ReadOnlyMount.ts"
-import type { ThinDeviceAccess } from "./devicemapper/ThinDeviceAccess.ts"
 import { sharedByKey } from "./SharedByKey.ts"
 import { scratchPrefix, sweepStaleScratch } from "./StaleScratch.ts"
 
@@ -42,6 +41,26 @@ const message = (error: unknown) => error instanceof Error ? error.message : Str
 
 export const ACCESS_WAYS = ["auto", "dmsetup", "direct"] as const
 
+/** The way to the thin devices that `dm.access` asks for and this host allows, or why there is none. */
+const chooseAccess = (way: string, pool: PoolSource, scratch: string) =>
+  Effect.gen(function* () {
+    if (!(ACCESS_WAYS as ReadonlyArray<string>).includes(way)) {
+      return yield* Effect.fail(failure("InvalidOption", `dm.access=${way}: expected one of ${ACCESS_WAYS.join(", ")}`))
+    }
+    const haveDeviceMapper = way === "direct" ? false : yield* Effect.promise(deviceMapperAvailable)
+    if (way === "dmsetup" && !haveDeviceMapper) {
+      return yield* Effect.fail(failure("InvalidOption", "dm.access=dmsetup: this kernel has no device-mapper (no /dev/mapper/control, or dmsetup cannot reach the driver); dm.access=direct reads the pool without it"))
+    }
+    if (haveDeviceMapper) return { access: dmsetupActivation(pool), haveDeviceMapper }
+    if (pool.thinPoolDevice !== undefined) {
+      return yield* Effect.fail(failure("InvalidOption", "dm.thinpooldev needs dm.access=dmsetup and a kernel with device-mapper; give dm.metadatadev and dm.datadev to read the pool directly"))
+    }
+    if (!(yield* Effect.promise(() => runCommand("thin_dump", ["-V"]).then(() => true, () => false)))) {
+      return yield* Effect.fail(failure("Unreadable", "thin_dump is not installed (Debian: thin-provisioning-tools); it reads the pool where there is no device-mapper"))
+    }
+    return { access: directRead(pool.metadata, pool.data, scratch), haveDeviceMapper }
+  })
+
 export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = new Map()) =>
   Layer.effect(
     StorageDriver,
@@ -50,30 +69,16 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       const metadataDir = path.join(home, "metadata")
       // Docker's TMPDIR: scratch space inside the Docker root, beside the output.
       const scratch = path.join(graphRoot, "tmp")
-      const pool = {
+      const pool: PoolSource = {
         home,
         thinPoolDevice: options.get("dm.thinpooldev"),
         metadata: options.get("dm.metadatadev") ?? path.join(home, "devicemapper", "metadata"),
         data: options.get("dm.datadev") ?? path.join(home, "devicemapper", "data"),
       }
       const way = options.get("dm.access") ?? "auto"
-      if (!(ACCESS_WAYS as ReadonlyArray<string>).includes(way)) {
-        return yield* Effect.fail(failure("InvalidOption", `dm.access=${way}: expected one of ${ACCESS_WAYS.join(", ")}`))
-      }
-      const haveDeviceMapper = way === "direct" ? false : yield* Effect.promise(deviceMapperAvailable)
-      if (way === "dmsetup" && !haveDeviceMapper) {
-        return yield* Effect.fail(failure("InvalidOption", "dm.access=dmsetup: this kernel has no device-mapper (no /dev/mapper/control, or dmsetup cannot reach the driver); dm.access=direct reads the pool without it"))
-      }
-      const useDmsetup = haveDeviceMapper
-      if (!useDmsetup && pool.thinPoolDevice !== undefined) {
-        return yield* Effect.fail(failure("InvalidOption", "dm.thinpooldev needs dm.access=dmsetup and a kernel with device-mapper; give dm.metadatadev and dm.datadev to read the pool directly"))
-      }
-      if (!useDmsetup && !(yield* Effect.promise(() => runCommand("thin_dump", ["-V"]).then(() => true, () => false)))) {
-        return yield* Effect.fail(failure("Unreadable", "thin_dump is not installed (Debian: thin-provisioning-tools); it reads the pool where there is no device-mapper"))
-      }
+      const { access, haveDeviceMapper } = yield* chooseAccess(way, pool, scratch)
       const swept = yield* Effect.promise(() => sweepStaleScratch(scratch))
       if (swept.length > 0) yield* Effect.logInfo(`devicemapper: removed what killed runs left in ${scratch}: ${swept.join(", ")}`)
-      const access: ThinDeviceAccess = useDmsetup ? dmsetupActivation(pool) : directRead(pool.metadata, pool.data, scratch)
       const stale = yield* Effect.promise(() => access.sweepStale())
       if (stale.length > 0) yield* Effect.logInfo(`devicemapper: removed what killed runs left: ${stale.join(", ")}`)
       yield* Effect.addFinalizer(() => Effect.promise(() => access.close()))
