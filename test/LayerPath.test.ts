@@ -2,16 +2,16 @@ import assert from "node:assert/strict"
 import { Buffer } from "node:buffer"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { test } from "node:test"
 import { LayerPathError, LayerRoot } from "../src/LayerPath.ts"
+import { tempDir } from "./support/cli.ts"
 
 const utf8 = new TextEncoder()
 
 /** A layer root with files, directories and symlinks, next to a file that must never be read. */
 const makeLayer = () => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), "layer-path-"))
+  const base = tempDir("layer-path")
   const root = path.join(base, "layer")
   fs.mkdirSync(path.join(root, "usr/lib"), { recursive: true })
   fs.writeFileSync(path.join(root, "usr/lib/libc.so"), "libc")

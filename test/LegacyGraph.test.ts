@@ -1,11 +1,11 @@
 import assert from "node:assert/strict"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { test } from "node:test"
 import { Effect, Result } from "effect"
 import type { GraphId } from "../src/Ids.ts"
 import { listGraph, ParentIdError, parentFromJson, readParent } from "../src/LegacyGraph.ts"
+import { tempDir } from "./support/cli.ts"
 
 const A = "a".repeat(64)
 const B = "b".repeat(64)
@@ -45,7 +45,7 @@ test("parent: bad JSON and wrongly typed parents are errors", () => {
 })
 
 const makeGraph = (entries: Record<string, Record<string, string>>): string => {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "legacy-graph-"))
+  const root = tempDir("legacy-graph")
   for (const [dir, files] of Object.entries(entries)) {
     fs.mkdirSync(path.join(root, "graph", dir), { recursive: true })
     for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(root, "graph", dir, name), content)

@@ -12,7 +12,7 @@
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
+import process from "node:process"
 import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Exit, Fiber, type Layer } from "effect"
@@ -93,16 +93,25 @@ const storageState = (dir: string) => {
 
 const engine = makeCrc64Engine()
 
-/** The diffID a fallback regeneration gives over `root` (whiteout times aside, deterministic). */
-const regenerated = (root: string, parentRoot: string | undefined, layerFiles: "aufs-diff" | "snapshot") => {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "conformance-")), "tar-split.gz")
-  return regenerateLayer({ root, parentRoot, layerFiles, tarDataOut: out, whiteoutTimeNs: 0n }, engine, () => {}).sha256
+/**
+ * The diffID a fallback regeneration gives over `root` (whiteout times aside, deterministic). Its
+ * tar-split goes to a directory in `scratch` (the Docker root's `tmp`), removed at once.
+ */
+const regenerated = (scratch: string, root: string, parentRoot: string | undefined, layerFiles: "aufs-diff" | "snapshot") => {
+  fs.mkdirSync(scratch, { recursive: true })
+  const dir = fs.mkdtempSync(path.join(scratch, `cas-migrator-conformance-${process.pid}-`))
+  try {
+    return regenerateLayer({ root, parentRoot, layerFiles, tarDataOut: path.join(dir, "tar-split.gz"), whiteoutTimeNs: 0n }, engine, () => {}).sha256
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 /** Runs every check; never throws for a failing plugin (the failures are in the results). */
 export const runConformance = async (options: ConformanceOptions): Promise<Array<CheckResult>> => {
   const results: Array<CheckResult> = []
   const record = (check: string, ok: boolean, detail = "") => results.push({ check, ok, detail })
+  const scratch = path.join(options.graphRoot, "tmp")
   const mountsBefore = mounts()
   const storageBefore = storageState(options.storage)
   const { ids } = await Effect.runPromise(listGraph(options.graphRoot))
@@ -141,9 +150,9 @@ export const runConformance = async (options: ConformanceOptions): Promise<Array
         const fromViews = yield* Effect.scoped(Effect.gen(function* () {
           const view = yield* driver.view(id)
           const parentView = parentId === undefined || driver.layerFiles === "aufs-diff" ? undefined : yield* driver.view(parentId)
-          return regenerated(view.root, parentView?.root, driver.layerFiles)
+          return regenerated(scratch, view.root, parentView?.root, driver.layerFiles)
         }))
-        const want = regenerated(reference, driver.layerFiles === "aufs-diff" ? undefined : parentReference, driver.layerFiles)
+        const want = regenerated(scratch, reference, driver.layerFiles === "aufs-diff" ? undefined : parentReference, driver.layerFiles)
         record(`fallback tar of ${parentId === undefined ? "a base" : "a child"} (${id.slice(0, 12)}) equals the reference's`, fromViews === want)
       }
     }

@@ -49,7 +49,28 @@ export const sh = (script: string, ...args: ReadonlyArray<string>): string => {
   return result.stdout
 }
 
-export const tempDir = (prefix: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `cas-migrator-${prefix}-`))
+const madeDirs: Array<string> = []
+
+/** A fresh directory, removed when the test process exits (unless something is still mounted in it). */
+export const tempDir = (prefix: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cas-migrator-${prefix}-`))
+  madeDirs.push(dir)
+  return dir
+}
+
+const removeMadeDirs = () => {
+  const mountPoints = fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")
+    .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+  for (const dir of madeDirs) {
+    // Never delete through a mount a failed test left: say so instead.
+    if (mountPoints.some((m) => m === dir || m.startsWith(`${dir}/`))) process.stderr.write(`kept ${dir}: something is mounted in it\n`)
+    else fs.rmSync(dir, { recursive: true, force: true })
+  }
+  madeDirs.length = 0
+}
+// Bun's test process exits; Deno's test isolates unload.
+process.on("exit", removeMadeDirs)
+globalThis.addEventListener?.("unload", removeMadeDirs)
 
 /** Builds a graph with scripts/make-graph.ts; returns the expected layers. */
 export const makeGraph = (out: string, driver: string, extra: ReadonlyArray<string> = []) => {
