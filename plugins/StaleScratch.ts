@@ -11,6 +11,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
+import { processAlive } from "../src/platform/Processes.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 
 const SCRATCH_NAME = /^cas-migrator-[a-z-]+?-(\d+)-/
@@ -18,12 +19,6 @@ const SCRATCH_NAME = /^cas-migrator-[a-z-]+?-(\d+)-/
 /** The name of a scratch directory of this process, for `fs.mkdtemp`. */
 export const scratchPrefix = (scratch: string, kind: string, label: string) =>
   path.join(scratch, `cas-migrator-${kind}-${process.pid}-${label}-`)
-
-/** Whether process `pid` still runs (a zombie has finished). */
-export const processAlive = async (pid: number): Promise<boolean> => {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined)
-  return stat !== undefined && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-}
 
 /** Mount points, decoded from /proc/self/mountinfo (whose paths escape space, tab, newline and backslash). */
 export const mountPoints = async (): Promise<Array<string>> => {
@@ -40,7 +35,7 @@ export const sweepStaleScratch = async (scratch: string): Promise<Array<string>>
   const swept: Array<string> = []
   for (const name of names) {
     const pid = SCRATCH_NAME.exec(name)?.[1]
-    if (pid === undefined || Number(pid) === process.pid || (await processAlive(Number(pid)))) continue
+    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue
     const dir = path.join(scratch, name)
     // Innermost first; a busy one is detached lazily.
     for (const mounted of (await mountPoints()).filter((m) => m === dir || m.startsWith(`${dir}/`)).reverse()) {

@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
 import { errorCode } from "./platform/ErrorCode.ts"
+import { processAlive } from "./platform/Processes.ts"
 import { Effect, Schema } from "effect"
 
 /** Why `migrate` will not run. */
@@ -22,22 +22,6 @@ export class RootInUseError extends Schema.TaggedError<RootInUseError>()("RootIn
 }) {
   override get message(): string {
     return `Cannot migrate ${this.root}: ${this.detail}`
-  }
-}
-
-/** A process that exists and has not exited (a zombie is an exited process its parent has not reaped yet). */
-const alive = (pid: number): boolean => {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    if (errorCode(error) !== "EPERM") return false
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return true // no /proc: trust kill(2)
   }
 }
 
@@ -62,7 +46,7 @@ export const findDaemon = async (root: string): Promise<string | undefined> => {
   for (const pidFile of [path.join(resolved, "docker.pid"), "/var/run/docker.pid", "/run/docker.pid"]) {
     const text = await fs.readFile(pidFile, "utf8").catch(() => undefined)
     const pid = Number(text?.trim())
-    if (text === undefined || !alive(pid)) continue
+    if (text === undefined || !processAlive(pid)) continue
     const argv = (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0").filter((a) => a !== "")
     const daemonRoot = rootOfDaemon(argv)
     if (daemonRoot === undefined || path.resolve(daemonRoot) === resolved || pidFile.startsWith(resolved)) {
@@ -108,7 +92,7 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
             } catch (error) {
               if (errorCode(error) !== "EEXIST") throw error
               const holder = Number((await fs.readFile(lock, "utf8").catch(() => "")).trim())
-              if (alive(holder)) throw new Error(`another migrator holds ${lock} (pid ${holder})`)
+              if (processAlive(holder)) throw new Error(`another migrator holds ${lock} (pid ${holder})`)
               await fs.rm(lock, { force: true }) // its process is gone
             }
           }

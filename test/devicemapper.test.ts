@@ -13,6 +13,7 @@ import * as path from "node:path"
 import { test } from "node:test"
 import { builtinDrivers } from "../plugins/index.ts"
 import { parseThinDumpLine } from "../plugins/devicemapper/DirectRead.ts"
+import { processAlive } from "../src/platform/Processes.ts"
 import type { GraphId } from "../src/Ids.ts"
 import { vfsToDevicemapper } from "../scripts/devicemapper/vfs-to-devicemapper.ts"
 import { runConformance } from "./conformance/StorageDriverConformance.ts"
@@ -90,17 +91,7 @@ test("xfs thin devices (Docker's dm.fs=xfs), read without device-mapper: the vfs
  * sent) as soon as it has sent the signal, while the process may still be cleaning up.
  */
 const gone = async (pid: number | undefined) => {
-  for (let i = 0; i < 200 && pid !== undefined; i++) {
-    const stat = (() => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-      } catch {
-        return undefined
-      }
-    })()
-    if (stat === undefined || stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") return
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  for (let i = 0; i < 200 && pid !== undefined && processAlive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50))
 }
 
 test("SIGINT while layers are mounted: the CLI unmounts and detaches everything before it exits", { skip: SKIP }, async () => {

@@ -12,7 +12,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
 import { runCommand } from "../../src/platform/RunCommand.ts"
-import { processAlive } from "../StaleScratch.ts"
+import { processAlive } from "../../src/platform/Processes.ts"
 import { dockerPoolName } from "./DockerDevices.ts"
 import type { ThinDeviceAccess } from "./ThinDeviceAccess.ts"
 import { readThinPoolGeometry } from "./ThinPoolSuperblock.ts"
@@ -102,7 +102,7 @@ export const dmsetupActivation = (source: PoolSource): ThinDeviceAccess => {
     for (const line of listed.split("\n")) {
       const name = line.split(/\s+/)[0] ?? ""
       const pid = /^cas-migrator-(\d+)-/.exec(name)?.[1]
-      if (pid !== undefined && Number(pid) !== process.pid && !(await processAlive(Number(pid)))) stale.push(name)
+      if (pid !== undefined && Number(pid) !== process.pid && !processAlive(Number(pid))) stale.push(name)
     }
     for (const name of [...stale.filter((n) => !n.endsWith("-pool")), ...stale.filter((n) => n.endsWith("-pool"))]) {
       if (await removeOwnDevice(name).then(() => true, () => false)) swept.push(name)
