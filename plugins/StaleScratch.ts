@@ -11,23 +11,14 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
+import { mountsUnder, unmount } from "../src/platform/Mounts.ts"
 import { processAlive } from "../src/platform/Processes.ts"
-import { runCommand } from "../src/platform/RunCommand.ts"
 
 const SCRATCH_NAME = /^cas-migrator-[a-z-]+?-(\d+)-/
 
 /** The name of a scratch directory of this process, for `fs.mkdtemp`. */
 export const scratchPrefix = (scratch: string, kind: string, label: string) =>
   path.join(scratch, `cas-migrator-${kind}-${process.pid}-${label}-`)
-
-/** Mount points, decoded from /proc/self/mountinfo (whose paths escape space, tab, newline and backslash). */
-export const mountPoints = async (): Promise<Array<string>> => {
-  const info = await fs.readFile("/proc/self/mountinfo", "utf8").catch(() => "")
-  return info.split("\n").flatMap((line) => {
-    const field = line.split(" ")[4]
-    return field === undefined ? [] : [field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))]
-  })
-}
 
 /** Unmounts and removes the scratch directories in `scratch` whose process is gone; returns their names. */
 export const sweepStaleScratch = async (scratch: string): Promise<Array<string>> => {
@@ -38,10 +29,8 @@ export const sweepStaleScratch = async (scratch: string): Promise<Array<string>>
     if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue
     const dir = path.join(scratch, name)
     // Innermost first; a busy one is detached lazily.
-    for (const mounted of (await mountPoints()).filter((m) => m === dir || m.startsWith(`${dir}/`)).reverse()) {
-      await runCommand("umount", [mounted]).catch(() => runCommand("umount", ["-l", mounted]))
-    }
-    if ((await mountPoints()).some((m) => m === dir || m.startsWith(`${dir}/`))) continue // never delete through a mount
+    for (const mounted of mountsUnder(dir).reverse()) await unmount(mounted).catch(() => undefined)
+    if (mountsUnder(dir).length > 0) continue // never delete through a mount
     await fs.rm(dir, { recursive: true, force: true })
     swept.push(name)
   }

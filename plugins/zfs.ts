@@ -13,6 +13,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
+import { unmount } from "../src/platform/Mounts.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
 import { sharedByKey } from "./SharedByKey.ts"
@@ -67,7 +68,7 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         return dir
       })
       const unmountDataset = (dir: string) => oneAtATime(async () => {
-        await runCommand("umount", [dir]).catch(() => runCommand("umount", ["-l", dir]).catch(() => undefined))
+        await unmount(dir).catch(() => undefined)
         await fs.rmdir(dir).catch(() => undefined)
       })
       // One mount per dataset, shared by every view open on it.

@@ -29,7 +29,3 @@ export const mountReadOnly = async (device: string, isFile: boolean, dir: string
   const options = await readOnlyOptions(device)
   await runCommand("mount", ["-o", isFile ? `${options},loop` : options, device, dir])
 }
-
-/** Unmounts `dir`, lazily if it is busy. */
-export const unmount = (dir: string) =>
-  runCommand("umount", [dir]).catch(() => runCommand("umount", ["-l", dir])).then(() => undefined)

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import process from "node:process"
 import { Buffer } from "node:buffer"
 import { compareBytes } from "../../src/Bytes.ts"
+import { mountsUnder } from "../../src/platform/Mounts.ts"
 import { rawFiles } from "../../src/platform/RawFiles.ts"
 
 export const repo = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "../..")
@@ -59,11 +60,9 @@ export const tempDir = (prefix: string): string => {
 }
 
 const removeMadeDirs = () => {
-  const mountPoints = fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n")
-    .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
   for (const dir of madeDirs) {
     // Never delete through a mount a failed test left: say so instead.
-    if (mountPoints.some((m) => m === dir || m.startsWith(`${dir}/`))) process.stderr.write(`kept ${dir}: something is mounted in it\n`)
+    if (mountsUnder(dir).length > 0) process.stderr.write(`kept ${dir}: something is mounted in it\n`)
     else fs.rmSync(dir, { recursive: true, force: true })
   }
   madeDirs.length = 0
