@@ -136,16 +136,9 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
             catch: (error) => failure("Unreadable", message(error), id),
           }),
         view: (id: GraphId) =>
-          Effect.acquireRelease(
-            Effect.tryPromise({
-              try: () => mounts.acquire(id),
-              catch: (error) => {
-                void mounts.release(id)
-                return failure("MountFailed", message(error), id)
-              },
-            }),
-            () => Effect.promise(() => mounts.release(id)),
-          ).pipe(Effect.map(({ dir }) => ({ root: path.join(dir, "rootfs") }))),
+          mounts.scoped(id, (error) => failure("MountFailed", message(error), id)).pipe(
+            Effect.map(({ dir }) => ({ root: path.join(dir, "rootfs") })),
+          ),
       }
     }),
   )

@@ -73,17 +73,6 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
       })
       // One mount per dataset, shared by every view open on it.
       const mounts = sharedByKey(mountDataset, unmountDataset)
-      const mount = (id: GraphId) =>
-        Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () => mounts.acquire(id),
-            catch: (error) => {
-              void mounts.release(id)
-              return failure("MountFailed", String(error), id)
-            },
-          }),
-          () => Effect.promise(() => mounts.release(id)),
-        )
 
       return {
         name: "zfs",
@@ -92,7 +81,7 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
         exists: (id) => Effect.succeed(datasets.has(id)),
         view: (id) =>
           datasets.has(id)
-            ? Effect.map(mount(id), (root) => ({ root }))
+            ? Effect.map(mounts.scoped(id, (error) => failure("MountFailed", String(error), id)), (root) => ({ root }))
             : Effect.fail(failure("NotFound", `no dataset ${base}/${id}`, id)),
       }
     }),
