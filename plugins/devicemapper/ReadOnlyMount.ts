@@ -6,19 +6,12 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer"
-import * as fs from "node:fs/promises"
 import { runCommand } from "../../src/platform/RunCommand.ts"
+import { readDeviceHead } from "./DeviceHead.ts"
 
 /** The options for the filesystem whose superblock `device` holds. */
 const readOnlyOptions = async (device: string): Promise<string> => {
-  const handle = await fs.open(device, "r")
-  const head = Buffer.alloc(2048)
-  try {
-    await handle.read(head, 0, head.length, 0)
-  } finally {
-    await handle.close()
-  }
+  const head = await readDeviceHead(device, 2048)
   if (head.toString("latin1", 0, 4) === "XFSB") return "ro,norecovery,nouuid"
   if (head.readUInt16LE(1024 + 56) === 0xef53) return "ro,noload"
   return "ro"

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer"
-import * as fs from "node:fs/promises"
+import { readDeviceHead } from "./DeviceHead.ts"
 
 const THIN_SUPERBLOCK_MAGIC = 27022010n
 
@@ -19,13 +18,7 @@ export interface ThinPoolGeometry {
 
 /** Reads the geometry from the metadata file or device `metadata`. */
 export const readThinPoolGeometry = async (metadata: string): Promise<ThinPoolGeometry> => {
-  const handle = await fs.open(metadata, "r")
-  const superblock = Buffer.alloc(512)
-  try {
-    await handle.read(superblock, 0, superblock.length, 0)
-  } finally {
-    await handle.close()
-  }
+  const superblock = await readDeviceHead(metadata, 512)
   if (superblock.readBigUInt64LE(32) !== THIN_SUPERBLOCK_MAGIC) throw new Error(`${metadata}: no thin pool superblock`)
   const blockSectors = superblock.readUInt32LE(336)
   // The data space map's root starts with its block count.
