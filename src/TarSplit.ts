@@ -63,8 +63,9 @@ class NonIntegerNumber {
   constructor(readonly raw: string) {}
 }
 
-const decodeBase64 = (field: string, value: unknown): Uint8Array | null => {
-  if (value === null) return null
+// The decoders see no null: a null member leaves its field as it was (applyMember).
+
+const decodeBase64 = (field: string, value: unknown): Uint8Array => {
   if (typeof value !== "string") throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type []byte`)
   // Go 1.5's base64 decoder skips CR and LF; anything else must be canonical padded base64.
   const text = value.includes("\r") || value.includes("\n") ? value.replace(/[\r\n]/g, "") : value
@@ -73,14 +74,13 @@ const decodeBase64 = (field: string, value: unknown): Uint8Array | null => {
 }
 
 const decodeInt = (field: string, value: unknown): number => {
-  if (value === null) return 0
+  if (value instanceof NonIntegerNumber) throw new BadEntry(`cannot unmarshal number ${value.raw} into field ${field} of type int`)
   if (typeof value !== "number") throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type int`)
   if (!Number.isSafeInteger(value)) throw new BadEntry(`cannot unmarshal number ${value} into field ${field} of type int`)
   return value
 }
 
 const decodeString = (field: string, value: unknown): string => {
-  if (value === null) return ""
   if (typeof value !== "string") {
     throw new BadEntry(`cannot unmarshal ${jsonKind(value)} into field ${field} of type string`)
   }
@@ -98,10 +98,6 @@ const jsonKind = (value: unknown): string =>
     ? "object"
     : typeof value
 
-const decodeIntValue = (field: string, value: unknown): number => {
-  if (value instanceof NonIntegerNumber) throw new BadEntry(`cannot unmarshal number ${value.raw} into field ${field} of type int`)
-  return decodeInt(field, value)
-}
 
 /** Mutable while the members are applied in order. */
 type EntryFields = { -readonly [K in keyof TarSplitEntry]: TarSplitEntry[K] } & { nameRaw: Uint8Array | undefined }
@@ -115,22 +111,22 @@ const applyMember = (entry: EntryFields, key: string, value: unknown) => {
   if (value === null) return
   switch (foldKey(key)) {
     case "type":
-      entry.type = decodeIntValue("type", value)
+      entry.type = decodeInt("type", value)
       break
     case "name":
       entry.name = decodeString("name", value)
       break
     case "name_raw":
-      entry.nameRaw = decodeBase64("name_raw", value) ?? undefined
+      entry.nameRaw = decodeBase64("name_raw", value)
       break
     case "size":
-      entry.size = decodeIntValue("size", value)
+      entry.size = decodeInt("size", value)
       break
     case "payload":
       entry.payload = decodeBase64("payload", value)
       break
     case "position":
-      entry.position = decodeIntValue("position", value)
+      entry.position = decodeInt("position", value)
       break
   }
 }
