@@ -33,35 +33,28 @@ step() {
   echo "read-pool: $name exited $(cat "$out/$name.code")"
 }
 
-# 0. SIGKILL as soon as a thin device is mounted: its devices, loops and mount stay.
-"$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/sigkill.json" 2> "$out/sigkill.stderr" &
-pid=$!
-seen=no
-for _ in $(seq 600); do
-  if grep -q "cas-migrator-dm-$pid-" /proc/mounts; then seen=yes; kill -KILL "$pid"; break; fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-wait "$pid"
-echo $? > "$out/sigkill.code"
-echo "$seen" > "$out/sigkill.seen"
-leftovers sigkill
-echo "read-pool: sigkill (a mount seen: $seen) exited $(cat "$out/sigkill.code")"
+# checksums, sent SIGNAL as soon as one of its thin devices is mounted; the
+# step's files as above, and <step>.seen says whether a mount came first.
+signal_when_mounted() {
+  local name=$1 signal=$2 pid seen=no
+  "$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/$name.json" 2> "$out/$name.stderr" &
+  pid=$!
+  for _ in $(seq 600); do
+    if grep -q "cas-migrator-dm-$pid-" /proc/mounts; then seen=yes; kill "-$signal" "$pid"; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$pid"
+  echo $? > "$out/$name.code"
+  echo "$seen" > "$out/$name.seen"
+  leftovers "$name"
+  echo "read-pool: $name (a mount seen: $seen) exited $(cat "$out/$name.code")"
+}
 
-# 1. SIGINT as soon as a thin device is mounted (this run first sweeps what the killed one left).
-"$bin" checksums --graph "$root" --storage-opt dm.access=dmsetup > "$out/sigint.json" 2> "$out/sigint.stderr" &
-pid=$!
-seen=no
-for _ in $(seq 600); do
-  if grep -q "cas-migrator-dm-$pid-" /proc/mounts; then seen=yes; kill -INT "$pid"; break; fi
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-wait "$pid"
-echo $? > "$out/sigint.code"
-echo "$seen" > "$out/sigint.seen"
-leftovers sigint
-echo "read-pool: sigint (a mount seen: $seen) exited $(cat "$out/sigint.code")"
+# 0. SIGKILL: its devices, loops and mount stay.
+signal_when_mounted sigkill KILL
+# 1. SIGINT (this run first sweeps what the killed one left).
+signal_when_mounted sigint INT
 
 # 2, 3.
 step checksums checksums --graph "$root" --storage-opt dm.access=dmsetup --json
