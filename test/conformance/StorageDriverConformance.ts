@@ -20,7 +20,7 @@ import { compareBytes } from "../../src/Bytes.ts"
 import { makeCrc64Engine } from "../../src/Crc64Wasm.ts"
 import type { GraphId } from "../../src/Ids.ts"
 import { listGraph, readParent } from "../../src/LegacyGraph.ts"
-import { rawFiles } from "../../src/platform/RawFiles.ts"
+import { type FileStat, rawFiles } from "../../src/platform/RawFiles.ts"
 import { regenerateLayer } from "../../src/RegenerateLayer.ts"
 import { type DriverError, StorageDriver } from "../../src/StorageDriver.ts"
 
@@ -41,31 +41,38 @@ export interface CheckResult {
   readonly detail: string
 }
 
-/** A listing of a tree: type, mode, owner, size, whole-second mtime, content hash, link target; by byte name. */
-export const describeTree = (root: string): Map<string, string> => {
-  const out = new Map<string, string>()
+/** Visits every entry under `root`, depth first in byte order of names, with its path (latin1) from `root`. */
+const walkTree = (root: string, visit: (key: string, full: Uint8Array, stat: FileStat) => void) => {
   const walk = (dir: Uint8Array, relative: string) => {
     for (const name of rawFiles.readdir(dir).sort(compareBytes)) {
       const full = new Uint8Array(Buffer.concat([dir, Buffer.from("/"), name]))
       const stat = rawFiles.lstat(full)
       if (stat === undefined) continue
       const key = relative + Buffer.from(name).toString("latin1")
-      let content = ""
-      if (stat.kind === "file") {
-        const hash = createHash("sha256")
-        const handle = rawFiles.openNoFollow(full)
-        const buffer = new Uint8Array(1 << 16)
-        for (let n = handle.read(buffer, 0, buffer.length); n > 0; n = handle.read(buffer, 0, buffer.length)) hash.update(buffer.subarray(0, n))
-        handle.close()
-        content = hash.digest("hex").slice(0, 16)
-      }
-      if (stat.kind === "symlink") content = Buffer.from(rawFiles.readlink(full)).toString("latin1")
-      const seconds = stat.kind === "directory" ? "" : String(stat.mtimeNs / 1_000_000_000n)
-      out.set(key, `${stat.mode.toString(8)} ${stat.uid}:${stat.gid} ${stat.kind === "directory" ? "" : stat.size} ${seconds} ${stat.rdev} ${content}`)
+      visit(key, full, stat)
       if (stat.kind === "directory") walk(full, key + "/")
     }
   }
   walk(new TextEncoder().encode(root), "")
+}
+
+/** A listing of a tree: type, mode, owner, size, whole-second mtime, content hash, link target; by byte name. */
+export const describeTree = (root: string): Map<string, string> => {
+  const out = new Map<string, string>()
+  walkTree(root, (key, full, stat) => {
+    let content = ""
+    if (stat.kind === "file") {
+      const hash = createHash("sha256")
+      const handle = rawFiles.openNoFollow(full)
+      const buffer = new Uint8Array(1 << 16)
+      for (let n = handle.read(buffer, 0, buffer.length); n > 0; n = handle.read(buffer, 0, buffer.length)) hash.update(buffer.subarray(0, n))
+      handle.close()
+      content = hash.digest("hex").slice(0, 16)
+    }
+    if (stat.kind === "symlink") content = Buffer.from(rawFiles.readlink(full)).toString("latin1")
+    const seconds = stat.kind === "directory" ? "" : String(stat.mtimeNs / 1_000_000_000n)
+    out.set(key, `${stat.mode.toString(8)} ${stat.uid}:${stat.gid} ${stat.kind === "directory" ? "" : stat.size} ${seconds} ${stat.rdev} ${content}`)
+  })
   return out
 }
 
@@ -77,17 +84,9 @@ const mounts = () => new Set(fs.readFileSync("/proc/mounts", "utf8").split("\n")
  */
 const storageState = (dir: string) => {
   const lines: Array<string> = []
-  const walk = (at: Uint8Array, relative: string) => {
-    for (const name of rawFiles.readdir(at).sort(compareBytes)) {
-      const full = new Uint8Array(Buffer.concat([at, Buffer.from("/"), name]))
-      const stat = rawFiles.lstat(full)
-      if (stat === undefined) continue
-      const key = relative + Buffer.from(name).toString("latin1")
-      lines.push(`${key} ${stat.mode.toString(8)} ${stat.uid}:${stat.gid} ${stat.size} ${stat.mtimeNs} ${stat.ctimeNs}`)
-      if (stat.kind === "directory") walk(full, key + "/")
-    }
-  }
-  walk(new TextEncoder().encode(dir), "")
+  walkTree(dir, (key, _full, stat) => {
+    lines.push(`${key} ${stat.mode.toString(8)} ${stat.uid}:${stat.gid} ${stat.size} ${stat.mtimeNs} ${stat.ctimeNs}`)
+  })
   return lines.join("\n")
 }
 
