@@ -25,6 +25,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
+import { errorMessage } from "../src/platform/ErrorCode.ts"
 import { unmount } from "../src/platform/Mounts.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
 import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
@@ -37,8 +38,6 @@ import { scratchPrefix, sweepStaleScratch } from "./StaleScratch.ts"
 
 const failure = (reason: DriverError["reason"], detail: string, layer?: string) =>
   new DriverError({ driver: "devicemapper", reason, detail, ...(layer === undefined ? {} : { layer }) })
-
-const message = (error: unknown) => error instanceof Error ? error.message : String(error)
 
 export const ACCESS_WAYS = ["auto", "dmsetup", "direct"] as const
 
@@ -128,15 +127,15 @@ export const layer = (graphRoot: string, options: ReadonlyMap<string, string> = 
             }
             return ids.sort()
           },
-          catch: (error) => failure("Unreadable", `${metadataDir}: ${message(error)}`),
+          catch: (error) => failure("Unreadable", `${metadataDir}: ${errorMessage(error)}`),
         }),
         exists: (id: GraphId) =>
           Effect.tryPromise({
             try: () => hasDevice(id),
-            catch: (error) => failure("Unreadable", message(error), id),
+            catch: (error) => failure("Unreadable", errorMessage(error), id),
           }),
         view: (id: GraphId) =>
-          mounts.scoped(id, (error) => failure("MountFailed", message(error), id)).pipe(
+          mounts.scoped(id, (error) => failure("MountFailed", errorMessage(error), id)).pipe(
             Effect.map(({ dir }) => ({ root: path.join(dir, "rootfs") })),
           ),
       }

@@ -10,7 +10,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
-import { errorCode } from "./platform/ErrorCode.ts"
+import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { processAlive } from "./platform/Processes.ts"
 import { Effect, Schema } from "effect"
 
@@ -99,7 +99,7 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
           throw new Error(`cannot take ${lock}`)
         },
         catch: (error) =>
-          new RootInUseError({ root, reason: "MigratorRunning", detail: error instanceof Error ? error.message : String(error) }),
+          new RootInUseError({ root, reason: "MigratorRunning", detail: errorMessage(error) }),
       }),
       () => Effect.promise(() => fs.rm(lock, { force: true })),
     )

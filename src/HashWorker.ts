@@ -10,6 +10,7 @@ import type { FromWorker, RegenerateJob, ToWorker } from "./HashJob.ts"
 import { LayerRoot } from "./LayerPath.ts"
 import { regenerateLayer } from "./RegenerateLayer.ts"
 import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
+import { errorMessage } from "./platform/ErrorCode.ts"
 
 declare const self: {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null
@@ -44,7 +45,7 @@ const regenerate = (request: RegenerateJob): void => {
       kind: "failed",
       job,
       reason: "RegenerateFailed",
-      detail: error instanceof Error ? error.message : String(error),
+      detail: errorMessage(error),
     })
   }
 }
@@ -64,7 +65,7 @@ const hash = async (job: number, tarDataPath: string, root: string): Promise<voi
   } catch (error) {
     const failure = error instanceof AssembleFailure
       ? error
-      : new AssembleFailure("ReadError", error instanceof Error ? error.message : String(error))
+      : new AssembleFailure("ReadError", errorMessage(error))
     self.postMessage({ kind: "failed", job, reason: failure.reason, detail: failure.detail })
   }
 }

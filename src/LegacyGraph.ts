@@ -8,7 +8,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
-import { errorCode } from "./platform/ErrorCode.ts"
+import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { type GraphId, parseGraphId } from "./Ids.ts"
 
 /** On-disk names in the legacy graph. */
@@ -134,5 +134,5 @@ const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.fro
 export const errorText = (error: unknown): string => {
   const code = errorCode(error)
   if (code !== undefined) return code === "ENOENT" ? "no such file or directory" : code
-  return error instanceof Error ? error.message : String(error)
+  return errorMessage(error)
 }

@@ -27,7 +27,7 @@ import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImag
 import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
 import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
-import { errorCode } from "./platform/ErrorCode.ts"
+import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 
@@ -230,7 +230,7 @@ const migrateImages = async (root: string, storeRoot: string, mappings: Map<stri
       mappings.set(v1Id, result.imageId)
       return result
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error)
+      const message = errorMessage(error)
       failed.set(v1Id, message)
       throw new ImageFailure(message)
     }
@@ -275,7 +275,7 @@ const migrateImages = async (root: string, storeRoot: string, mappings: Map<stri
       history = [...(parent?.history ?? []), historyFromConfig(imageJson)]
       config = makeImageConfig(imageJson, diffIds, history)
     } catch (error) {
-      throw new ImageFailure(error instanceof Error ? error.message : String(error))
+      throw new ImageFailure(errorMessage(error))
     }
     const imageId = await putImageConfig(storeRoot, config)
     if (parent !== undefined) await setImageParent(storeRoot, imageId, parent.imageId)
@@ -414,7 +414,7 @@ const migrateTags = async (
       try {
         reference = legacyReference(name, tag)
       } catch (error) {
-        reports.push({ name, tag, status: "skipped", reason: error instanceof Error ? error.message : String(error) })
+        reports.push({ name, tag, status: "skipped", reason: errorMessage(error) })
         continue
       }
       const refs = repositories.get(reference.repository) ?? new Map<string, string>()

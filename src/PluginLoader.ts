@@ -17,6 +17,7 @@ import { Effect, Layer, Schema } from "effect"
 import type { DriverPlugin } from "../plugins/index.ts"
 import { type GraphId, parseGraphId } from "./Ids.ts"
 import { DriverError, StorageDriver } from "./StorageDriver.ts"
+import { errorMessage } from "./platform/ErrorCode.ts"
 
 /** A plugin module could not be loaded or does not have the expected exports. */
 export class PluginError extends Schema.TaggedError<PluginError>()("PluginError", {
@@ -32,7 +33,7 @@ export class PluginError extends Schema.TaggedError<PluginError>()("PluginError"
 export const loadPlugin = (file: string): Effect.Effect<readonly [string, DriverPlugin], PluginError> =>
   Effect.tryPromise({
     try: () => import(pathToFileURL(path.resolve(file)).href) as Promise<Record<string, unknown>>,
-    catch: (error) => new PluginError({ file, detail: error instanceof Error ? error.message : String(error) }),
+    catch: (error) => new PluginError({ file, detail: errorMessage(error) }),
   }).pipe(Effect.flatMap((module) => {
     const name = module.name
     const layer = module.layer
@@ -57,33 +58,31 @@ export interface PlainDriver {
 }
 type PlainDriverFactory = (graphRoot: string, options: ReadonlyMap<string, string>) => PlainDriver
 
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
 /** Wraps a plain plugin as a `StorageDriver` layer (its `open` scoped, `close` in the finaliser). */
 const plainDriver = (name: string, factory: PlainDriverFactory): DriverPlugin => (graphRoot, options) =>
   Layer.effect(
     StorageDriver,
     Effect.try({
       try: () => factory(graphRoot, options),
-      catch: (error) => new DriverError({ driver: name, reason: "Unreadable", detail: describe(error) }),
+      catch: (error) => new DriverError({ driver: name, reason: "Unreadable", detail: errorMessage(error) }),
     }).pipe(Effect.map((plain) => ({
       name,
       layerFiles: plain.layerFiles === "aufs-diff" ? "aufs-diff" as const : "snapshot" as const,
       layers: Effect.tryPromise({
         try: () => plain.layers(),
-        catch: (error) => new DriverError({ driver: name, reason: "Unreadable", detail: describe(error) }),
+        catch: (error) => new DriverError({ driver: name, reason: "Unreadable", detail: errorMessage(error) }),
       }).pipe(Effect.map((ids) => ids.flatMap((id) => parseGraphId(id) ?? []))),
       exists: (id: GraphId) =>
         Effect.tryPromise({
           try: () => plain.exists(id),
-          catch: (error) => new DriverError({ driver: name, layer: id, reason: "Unreadable", detail: describe(error) }),
+          catch: (error) => new DriverError({ driver: name, layer: id, reason: "Unreadable", detail: errorMessage(error) }),
         }),
       view: (id: GraphId) =>
         Effect.map(
           Effect.acquireRelease(
             Effect.tryPromise({
               try: () => plain.open(id),
-              catch: (error) => new DriverError({ driver: name, layer: id, reason: "NotFound", detail: describe(error) }),
+              catch: (error) => new DriverError({ driver: name, layer: id, reason: "NotFound", detail: errorMessage(error) }),
             }),
             (opened) => Effect.promise(() => opened.close().catch(() => undefined)),
           ),

@@ -21,6 +21,7 @@
 import { Buffer } from "node:buffer"
 import { goQuote, isValidUtf8 } from "./GoJson.ts"
 import { type JsonNode, parseJsonTree } from "./GoJsonBytes.ts"
+import { errorMessage } from "./platform/ErrorCode.ts"
 
 /** Entry kinds of tar-split's `storage.Type`. */
 export const EntryType = { File: 1, Segment: 2 } as const
@@ -175,7 +176,7 @@ export const decodeEntryText = (text: string): TarSplitEntry => {
   try {
     value = JSON.parse(text)
   } catch (error) {
-    throw new BadEntry(`invalid JSON in tar-split metadata: ${error instanceof Error ? error.message : String(error)}`)
+    throw new BadEntry(`invalid JSON in tar-split metadata: ${errorMessage(error)}`)
   }
   const exact = MAYBE_NON_INTEGER.test(text) ||
     (value !== null && typeof value === "object" && colons(text) > Object.keys(value).length)

@@ -21,7 +21,7 @@ import { type CrcLaneProducer, LANE_SLOT_BYTES } from "./CrcLane.ts"
 import type { Crc64Engine } from "./Crc64Wasm.ts"
 import { crc64Bytes } from "./Crc64.ts"
 import { LayerPathError, type LayerRoot } from "./LayerPath.ts"
-import { errorCode } from "./platform/ErrorCode.ts"
+import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import type { FileHandle } from "./platform/RawFiles.ts"
 import {
   BadEntry,
@@ -199,7 +199,7 @@ const readSome = (handle: FileHandle, into: Uint8Array, length: number, name: st
   try {
     return handle.read(into, 0, length)
   } catch (error) {
-    throw new AssembleFailure("ReadError", `cannot read ${name}: ${error instanceof Error ? error.message : String(error)}`)
+    throw new AssembleFailure("ReadError", `cannot read ${name}: ${errorMessage(error)}`)
   }
 }
 
@@ -242,7 +242,7 @@ const pathFailure = (error: unknown): AssembleFailure => {
 const toFailure = (error: unknown, tarDataPath: string): AssembleFailure => {
   if (error instanceof AssembleFailure) return error
   if (error instanceof BadEntry) return new AssembleFailure("BadEntry", error.message)
-  const message = error instanceof Error ? error.message : String(error)
+  const message = errorMessage(error)
   if (errorCode(error) === "ENOENT") return new AssembleFailure("Unreadable", `${tarDataPath}: no such file or directory`)
   return new AssembleFailure("Unreadable", `${tarDataPath}: ${message}`)
 }

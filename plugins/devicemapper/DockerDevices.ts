@@ -7,6 +7,7 @@
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { errorMessage } from "../../src/platform/ErrorCode.ts"
 
 /** A layer's thin device. */
 export interface ThinDevice {
@@ -28,7 +29,7 @@ export const readThinDevice = async (metadataDir: string, id: string): Promise<T
   try {
     info = JSON.parse(text) as typeof info
   } catch (error) {
-    throw new Error(`${file}: not JSON (${error instanceof Error ? error.message : String(error)})`)
+    throw new Error(`${file}: not JSON (${errorMessage(error)})`)
   }
   const { device_id: deviceId, size, deleted } = info
   if (typeof deviceId !== "number" || !Number.isInteger(deviceId) || deviceId < 0 || deviceId >= 2 ** 24) {
