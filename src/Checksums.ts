@@ -9,6 +9,7 @@
  * @module
  */
 import * as fs from "node:fs/promises"
+import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
 import { clearTemporaries, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
@@ -96,9 +97,13 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
   const paths = graphPaths(options.root, id)
   const work = Effect.gen(function* () {
     const existing = yield* Effect.promise(() => readExisting(paths))
+    if (existing?.unsafe !== undefined) {
+      yield* Effect.logError(`layer ${id}: ${existing.unsafe}`)
+      return { id, status: "failed", reason: "BadHelperFile", error: existing.unsafe } satisfies LayerReport
+    }
     if (existing !== undefined) {
       yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
-      return { id, status: "done", path: "preexisting", ...existing } satisfies LayerReport
+      return { id, status: "done", path: "preexisting", diffId: existing.diffId, size: existing.size } satisfies LayerReport
     }
     const parent = yield* readParent(options.root, id) // Docker read it first: a bad JSON fails the layer.
     yield* clearTemporaries(id, paths)
@@ -177,9 +182,16 @@ const readExisting = async (paths: ReturnType<typeof graphPaths>) => {
   } catch {
     return undefined
   }
-  const diffId = await fs.readFile(paths.diffId, "utf8").catch(() => "")
-  const size = Number(await fs.readFile(paths.size, "utf8").catch(() => "NaN"))
-  return { diffId, size }
+  // One that is a FIFO, a device or huge is not trusted: the layer fails, named with the file.
+  let unsafe: string | undefined
+  const read = (file: string, otherwise: string) =>
+    readSmallText(file, SMALL_FILE_LIMIT.value).catch((error: unknown) => {
+      if (error instanceof SmallFileError) unsafe ??= error.message
+      return otherwise
+    })
+  const diffId = await read(paths.diffId, "")
+  const size = Number(await read(paths.size, "NaN"))
+  return { diffId, size, unsafe }
 }
 
 /** Bytes still to hash, from Docker 1.9's `layersize` files where present (for the ETA only). */
@@ -188,7 +200,7 @@ const estimateBytes = async (root: string, ids: ReadonlyArray<GraphId>): Promise
   for (const id of ids) {
     const paths = graphPaths(root, id)
     if (await fs.lstat(paths.diffId).then(() => true, () => false)) continue
-    const size = Number(await fs.readFile(`${paths.dir}/layersize`, "utf8").catch(() => "0"))
+    const size = Number(await readSmallText(`${paths.dir}/layersize`, SMALL_FILE_LIMIT.value).catch(() => "0"))
     if (Number.isFinite(size) && size > 0) total += size
   }
   return total

@@ -11,6 +11,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import process from "node:process"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
+import { readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { processAlive } from "./platform/Processes.ts"
 import { Effect, Schema } from "effect"
 
@@ -44,7 +45,7 @@ const rootOfDaemon = (argv: ReadonlyArray<string>): string | undefined => {
 export const findDaemon = async (root: string): Promise<string | undefined> => {
   const resolved = path.resolve(root)
   for (const pidFile of [path.join(resolved, "docker.pid"), "/var/run/docker.pid", "/run/docker.pid"]) {
-    const text = await fs.readFile(pidFile, "utf8").catch(() => undefined)
+    const text = await readSmallText(pidFile, SMALL_FILE_LIMIT.value).catch(() => undefined)
     const pid = Number(text?.trim())
     if (text === undefined || !processAlive(pid)) continue
     const argv = (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0").filter((a) => a !== "")
@@ -91,7 +92,7 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
               return
             } catch (error) {
               if (errorCode(error) !== "EEXIST") throw error
-              const holder = Number((await fs.readFile(lock, "utf8").catch(() => "")).trim())
+              const holder = Number((await readSmallText(lock, SMALL_FILE_LIMIT.value).catch(() => "")).trim())
               if (processAlive(holder)) throw new Error(`another migrator holds ${lock} (pid ${holder})`)
               await fs.rm(lock, { force: true }) // its process is gone
             }

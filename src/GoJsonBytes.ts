@@ -37,22 +37,67 @@ class Scanner {
     while (isSpace(this.bytes[this.at])) this.at++
   }
 
+  /**
+   * Scans one value. Iterative, with its own stack of open containers: JSON
+   * nested 100,000 deep (which Go 1.5's decoder accepted) must not overflow
+   * ours.
+   */
   value(): RawRange {
     this.space()
     const start = this.at
-    const b = this.bytes[this.at]
-    if (b === 0x7b) this.object(() => this.value())
-    else if (b === 0x5b) this.array()
-    else if (b === 0x22) this.string()
-    else if (b === 0x2d || isDigit(b)) this.number()
-    else if (b === 0x74) this.literal("true")
-    else if (b === 0x66) this.literal("false")
-    else if (b === 0x6e) this.literal("null")
-    else this.fail("looking for beginning of value")
-    return { start, end: this.at }
+    const open: Array<number> = []
+    for (;;) {
+      this.space()
+      const b = this.bytes[this.at]
+      if (b === 0x7b || b === 0x5b) {
+        this.at++
+        this.space()
+        const close = b === 0x7b ? 0x7d : 0x5d
+        if (this.bytes[this.at] === close) this.at++
+        else {
+          open.push(b)
+          if (b === 0x7b) this.key()
+          continue
+        }
+      } else if (b === 0x22) this.string()
+      else if (b === 0x2d || isDigit(b)) this.number()
+      else if (b === 0x74) this.literal("true")
+      else if (b === 0x66) this.literal("false")
+      else if (b === 0x6e) this.literal("null")
+      else this.fail("looking for beginning of value")
+      // A value ended: close what it ends, or step past the comma to the next one.
+      for (;;) {
+        if (open.length === 0) return { start, end: this.at }
+        this.space()
+        const inObject = open[open.length - 1] === 0x7b
+        const next = this.bytes[this.at]
+        if (next === (inObject ? 0x7d : 0x5d)) {
+          this.at++
+          open.pop()
+          continue
+        }
+        if (next !== 0x2c) this.fail(inObject ? "after object key:value pair" : "after array element")
+        this.at++
+        if (inObject) this.key()
+        break
+      }
+    }
   }
 
-  /** Scans an object, calling `member` for each value after its key. */
+  /** An object key and its colon. */
+  key(): RawRange {
+    this.space()
+    if (this.bytes[this.at] !== 0x22) this.fail("looking for beginning of object key string")
+    const start = this.at
+    this.string()
+    const end = this.at
+    this.space()
+    if (this.bytes[this.at] !== 0x3a) this.fail("after object key")
+    this.at++
+    return { start, end }
+  }
+
+  /** Scans a top-level object, calling `member` for each value after its key (`member` scans the value). */
   object(member: (key: RawRange) => void) {
     this.at++ // {
     this.space()
@@ -61,15 +106,7 @@ class Scanner {
       return
     }
     for (;;) {
-      this.space()
-      if (this.bytes[this.at] !== 0x22) this.fail("looking for beginning of object key string")
-      const keyStart = this.at
-      this.string()
-      const key = { start: keyStart, end: this.at }
-      this.space()
-      if (this.bytes[this.at] !== 0x3a) this.fail("after object key")
-      this.at++
-      member(key)
+      member(this.key())
       this.space()
       const next = this.bytes[this.at]
       this.at++
@@ -77,26 +114,6 @@ class Scanner {
       if (next !== 0x2c) {
         this.at--
         this.fail("after object key:value pair")
-      }
-    }
-  }
-
-  array() {
-    this.at++ // [
-    this.space()
-    if (this.bytes[this.at] === 0x5d) {
-      this.at++
-      return
-    }
-    for (;;) {
-      this.value()
-      this.space()
-      const next = this.bytes[this.at]
-      this.at++
-      if (next === 0x5d) return
-      if (next !== 0x2c) {
-        this.at--
-        this.fail("after array element")
       }
     }
   }
@@ -239,13 +256,27 @@ const HEX = "0123456789abcdef"
 
 /** Go's `compact` with HTML escaping: drops insignificant space; escapes <, >, & and U+2028/U+2029. */
 export const compactJson = (raw: Uint8Array): Uint8Array => {
-  const out: Array<number> = []
+  // Escapes grow the output (one byte to six); it is sized for the common case and grown when needed.
+  let out = new Uint8Array(raw.length + 64)
+  let length = 0
+  const push = (b: number) => {
+    if (length === out.length) {
+      const bigger = new Uint8Array(out.length * 2)
+      bigger.set(out)
+      out = bigger
+    }
+    out[length++] = b
+  }
+  const pushText = (text: string) => {
+    for (let k = 0; k < text.length; k++) push(text.charCodeAt(k))
+  }
   let inString = false
   for (let i = 0; i < raw.length; i++) {
     const b = raw[i]!
     if (inString) {
       if (b === 0x5c) {
-        out.push(b, raw[++i]!)
+        push(b)
+        push(raw[++i]!)
         continue
       }
       if (b === 0x22) inString = false
@@ -254,17 +285,17 @@ export const compactJson = (raw: Uint8Array): Uint8Array => {
       if (b === 0x22) inString = true
     }
     if (b === 0x3c || b === 0x3e || b === 0x26) {
-      for (const c of `\\u00${HEX[b >> 4]}${HEX[b & 15]}`) out.push(c.charCodeAt(0))
+      pushText(`\\u00${HEX[b >> 4]}${HEX[b & 15]}`)
       continue
     }
     if (b === 0xe2 && raw[i + 1] === 0x80 && (raw[i + 2] === 0xa8 || raw[i + 2] === 0xa9)) {
-      for (const c of `\\u202${raw[i + 2] === 0xa8 ? "8" : "9"}`) out.push(c.charCodeAt(0))
+      pushText(`\\u202${raw[i + 2] === 0xa8 ? "8" : "9"}`)
       i += 2
       continue
     }
-    out.push(b)
+    push(b)
   }
-  return new Uint8Array(out)
+  return out.subarray(0, length)
 }
 
 /** A parsed JSON value that keeps what Go's typed decoding needs: numbers as written, object members in order. */
@@ -276,39 +307,59 @@ export type JsonNode =
   | { readonly kind: "bool"; readonly value: boolean }
   | { readonly kind: "null" }
 
-/** Parses (and validates) one JSON value into a `JsonNode`. */
+type OpenNode =
+  | { readonly kind: "object"; readonly members: Array<readonly [string, JsonNode]>; key: string }
+  | { readonly kind: "array"; readonly items: Array<JsonNode> }
+
+/** Parses (and validates) one JSON value into a `JsonNode`; iterative, so any depth parses. */
 export const parseJsonTree = (bytes: Uint8Array): JsonNode => {
   validateJson(bytes)
   const scanner = new Scanner(bytes)
-  const node = (): JsonNode => {
+  const open: Array<OpenNode> = []
+  const keyText = () => {
+    const key = scanner.key()
+    return unquote(bytes.subarray(key.start, key.end))
+  }
+  for (;;) {
     scanner.space()
     const b = bytes[scanner.at]
-    if (b === 0x7b) {
-      const members: Array<readonly [string, JsonNode]> = []
-      scanner.object((key) => members.push([unquote(bytes.subarray(key.start, key.end)), node()]))
-      return { kind: "object", members }
-    }
-    if (b === 0x5b) {
-      const items: Array<JsonNode> = []
+    let done: JsonNode
+    if (b === 0x7b || b === 0x5b) {
       scanner.at++
       scanner.space()
-      if (bytes[scanner.at] === 0x5d) {
+      if (bytes[scanner.at] === (b === 0x7b ? 0x7d : 0x5d)) {
         scanner.at++
-        return { kind: "array", items }
+        done = b === 0x7b ? { kind: "object", members: [] } : { kind: "array", items: [] }
+      } else {
+        open.push(b === 0x7b ? { kind: "object", members: [], key: keyText() } : { kind: "array", items: [] })
+        continue
       }
-      for (;;) {
-        items.push(node())
-        scanner.space()
-        const next = bytes[scanner.at++]
-        if (next === 0x5d) return { kind: "array", items }
-      }
+    } else {
+      const range = scanner.value()
+      const raw = bytes.subarray(range.start, range.end)
+      done = b === 0x22
+        ? { kind: "string", value: unquote(raw) }
+        : b === 0x74 || b === 0x66
+        ? { kind: "bool", value: b === 0x74 }
+        : b === 0x6e
+        ? { kind: "null" }
+        : { kind: "number", raw: decoder.decode(raw) }
     }
-    const range = scanner.value()
-    const raw = bytes.subarray(range.start, range.end)
-    if (b === 0x22) return { kind: "string", value: unquote(raw) }
-    if (b === 0x74 || b === 0x66) return { kind: "bool", value: b === 0x74 }
-    if (b === 0x6e) return { kind: "null" }
-    return { kind: "number", raw: decoder.decode(raw) }
+    // Attach the finished value; close the containers it finishes.
+    for (;;) {
+      const parent = open[open.length - 1]
+      if (parent === undefined) return done
+      if (parent.kind === "object") parent.members.push([parent.key, done])
+      else parent.items.push(done)
+      scanner.space()
+      if (bytes[scanner.at] === 0x2c) {
+        scanner.at++
+        if (parent.kind === "object") parent.key = keyText()
+        break
+      }
+      scanner.at++ // the closing bracket (validated above)
+      open.pop()
+      done = parent.kind === "object" ? { kind: "object", members: parent.members } : { kind: "array", items: parent.items }
+    }
   }
-  return node()
 }

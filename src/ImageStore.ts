@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
+import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import * as path from "node:path"
 import { goQuote } from "./GoJson.ts"
 import type { DiffID, ImageID } from "./Ids.ts"
@@ -42,7 +43,7 @@ export const setImageParent = async (storeRoot: string, id: ImageID, parent: Ima
 
 /** The stored config of an image, if any. */
 export const readImageConfig = (storeRoot: string, id: ImageID): Promise<Uint8Array | undefined> =>
-  fs.readFile(path.join(storeRoot, IMAGEDB, "content", "sha256", hexOf(id))).then((b) => new Uint8Array(b), () => undefined)
+  readSmallFile(path.join(storeRoot, IMAGEDB, "content", "sha256", hexOf(id)), SMALL_FILE_LIMIT.storedConfig).catch(() => undefined)
 
 /**
  * `V2MetadataService.Add`: the blob digest joins the diffID's list (moved to
@@ -52,7 +53,7 @@ export const addV2Metadata = async (storeRoot: string, diffId: DiffID, blobDiges
   const byDiffId = path.join(storeRoot, DISTRIBUTION, "v2metadata-by-diffid", "sha256", hexOf(diffId))
   let entries: Array<{ Digest: string; SourceRepository: string }> = []
   try {
-    const parsed: unknown = JSON.parse(await fs.readFile(byDiffId, "utf8"))
+    const parsed: unknown = JSON.parse(await readSmallText(byDiffId, SMALL_FILE_LIMIT.value))
     if (Array.isArray(parsed)) {
       entries = parsed.filter((e): e is { Digest: string; SourceRepository: string } =>
         typeof e === "object" && e !== null && typeof e.Digest === "string"

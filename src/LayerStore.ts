@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
+import { copyRegularFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import * as path from "node:path"
 import process from "node:process"
 import type { ChainID, DiffID } from "./Ids.ts"
@@ -46,7 +47,7 @@ export const registerLayer = async (storeRoot: string, layer: {
   const work = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
   await fs.mkdir(work, { mode: 0o700 })
   try {
-    await fs.copyFile(layer.tarDataPath, path.join(work, "tar-split.json.gz"))
+    await copyRegularFile(layer.tarDataPath, path.join(work, "tar-split.json.gz"))
     await fs.chmod(path.join(work, "tar-split.json.gz"), 0o644 & ~process.umask())
     await fs.writeFile(path.join(work, "size"), String(layer.size), { mode: 0o644 })
     if (layer.parent !== undefined) await fs.writeFile(path.join(work, "parent"), layer.parent, { mode: 0o644 })
@@ -83,6 +84,6 @@ export const saveMount = async (storeRoot: string, mount: {
 /** The mount recorded for a container, if any (its mount ID and parent). */
 export const readMount = async (storeRoot: string, name: string) => {
   const dir = path.join(storeRoot, LAYERDB, MOUNTS, name)
-  const read = (file: string) => fs.readFile(path.join(dir, file), "utf8").catch(() => undefined)
+  const read = (file: string) => readSmallText(path.join(dir, file), SMALL_FILE_LIMIT.value).catch(() => undefined)
   return { mountId: await read("mount-id"), parent: await read("parent") }
 }

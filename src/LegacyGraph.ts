@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { type GraphId, parseGraphId } from "./Ids.ts"
+import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
 
 /** On-disk names in the legacy graph. */
 export const GRAPH_DIR = "graph"
@@ -81,7 +82,7 @@ export const readParent = (root: string, id: GraphId): Effect.Effect<string, Gra
   Effect.gen(function* () {
     const paths = graphPaths(root, id)
     const text = yield* Effect.tryPromise({
-      try: () => fs.readFile(paths.json, "utf8"),
+      try: () => readSmallText(paths.json, SMALL_FILE_LIMIT.config),
       catch: (error) => new GraphError({ layer: id, reason: "Unreadable", detail: `${paths.json}: ${errorText(error)}` }),
     })
     const parent = yield* Effect.try({
@@ -93,7 +94,14 @@ export const readParent = (root: string, id: GraphId): Effect.Effect<string, Gra
           detail: `${paths.json}: ${errorText(error)}`,
         }),
     })
-    const override = yield* Effect.promise(() => fs.readFile(paths.parent, "utf8").catch(() => ""))
+    // Docker ignored an unreadable `parent` file; one that is not a small regular file fails the image.
+    const override = yield* Effect.tryPromise({
+      try: () => readSmallText(paths.parent, SMALL_FILE_LIMIT.value).catch((error) => {
+        if (error instanceof SmallFileError) throw error
+        return ""
+      }),
+      catch: (error) => new GraphError({ layer: id, reason: "Unreadable", detail: errorMessage(error) }),
+    })
     return override.length > 0 ? override : parent
   })
 
@@ -132,6 +140,7 @@ const compareBytes = (a: string, b: string): number => Buffer.compare(Buffer.fro
 
 /** A short reason for a failed system call or parse. */
 export const errorText = (error: unknown): string => {
+  if (error instanceof SmallFileError) return error.reason
   const code = errorCode(error)
   if (code !== undefined) return code === "ENOENT" ? "no such file or directory" : code
   return errorMessage(error)

@@ -26,8 +26,9 @@ import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.
 import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
 import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
 import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
-import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
+import { decodeLegacyRepositories, decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
+import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 
@@ -86,9 +87,27 @@ interface Built {
   readonly history: ReadonlyArray<History>
 }
 
-class ImageFailure extends Error {}
+/** An image could not be migrated; `writeError` when the cause was the store's file system (ENOSPC, EIO...), not the image. */
+class ImageFailure extends Error {
+  constructor(message: string, readonly writeError = false) {
+    super(message)
+  }
+}
 
-const readText = (file: string) => fs.readFile(file, "utf8")
+/** Errors of the file system written to: a re-run after the admin mends it succeeds. */
+const WRITE_ERRORS = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS", "EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR", "EBUSY"])
+const isWriteError = (error: unknown): boolean =>
+  error instanceof ImageFailure ? error.writeError : WRITE_ERRORS.has(errorCode(error) ?? "")
+
+/**
+ * Deepest image chain migrated. Docker's own limit was 127 layers; every
+ * config holds its whole chain's history, so a chain of depth n writes n^2/2
+ * history entries (10,000 deep would be gigabytes of configs).
+ */
+export const MAX_CHAIN_DEPTH = 2048
+
+/** A small metadata file as text: bounded, and never a FIFO or device (see `RegularFile.ts`). */
+const readText = (file: string, limit: number = SMALL_FILE_LIMIT.value) => readSmallText(file, limit)
 
 /** The rootfs and history of a stored config (an image migrated by an earlier run). */
 const builtFromStore = async (storeRoot: string, imageId: ImageID): Promise<Built> => {
@@ -138,25 +157,58 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     )
 
     const driver = yield* StorageDriver
-    const images = yield* run("images", () => migrateImages(root, storeRoot, mappings))
+    const { reports: images, writeFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings))
     for (const image of images) if (image.status === "failed") yield* Effect.logError(`migration failed for ${image.id}, err: ${image.error}`)
-    yield* run(MIGRATION_IMAGES, () => writeFileIfChanged(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600))
 
-    const containers = yield* run("containers", () =>
-      migrateContainers(root, storeRoot, mappings, (id) => Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false))))
-    if (containers.fatal !== undefined) {
-      yield* Effect.logError(containers.fatal)
-      return { checksums: checksumReport, images, containers: containers.reports, tags: [], fatal: containers.fatal }
-    }
-    for (const c of containers.reports) {
+    const tail = yield* Effect.promise(() =>
+      migrateTail(root, storeRoot, options.driverName, mappings, writeFailures, (id) =>
+        Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false)))
+    )
+    for (const c of tail.containers) {
       if (c.status === "skipped") yield* Effect.logWarning(`container ${c.id}: ${c.reason}`)
       if (c.status === "migrated" && c.warning !== undefined) yield* Effect.logWarning(`container ${c.id}: ${c.warning}`)
     }
-
-    const tags = yield* run("tags", () => migrateTags(root, storeRoot, options.driverName, mappings))
-    for (const tag of tags) if (tag.status === "skipped") yield* Effect.logWarning(`migrate tags: ${tag.name}:${tag.tag}: ${tag.reason}`)
-    return { checksums: checksumReport, images, containers: containers.reports, tags, fatal: undefined }
+    for (const tag of tail.tags) if (tag.status === "skipped") yield* Effect.logWarning(`migrate tags: ${tag.name}:${tag.tag}: ${tag.reason}`)
+    if (tail.fatal !== undefined) yield* Effect.logError(`Cannot migrate: ${tail.fatal}`)
+    return { checksums: checksumReport, images, ...tail }
   })
+
+/**
+ * The steps after the images: the images marker, containers, tags. The first
+ * that fails stops the run, as Docker's `Migrate` returned there; the report
+ * keeps what was done before it (so `--json` can say so).
+ */
+const migrateTail = async (
+  root: string,
+  storeRoot: string,
+  driverName: string,
+  mappings: Map<string, ImageID>,
+  writeFailures: number,
+  driverHas: (id: GraphId) => Promise<boolean>,
+): Promise<{ containers: Array<ContainerReport>; tags: Array<TagReport>; fatal: string | undefined }> => {
+  let containers: Array<ContainerReport> = []
+  let step = MIGRATION_IMAGES
+  try {
+    await writeFileIfChanged(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600)
+    step = "containers"
+    const migrated = await migrateContainers(root, storeRoot, mappings, driverHas)
+    containers = migrated.reports
+    if (migrated.fatal !== undefined) return { containers, tags: [], fatal: migrated.fatal }
+    if (writeFailures > 0) {
+      // Docker went on and marked the tags done, so after space was freed its re-run never added the tags of those images.
+      return {
+        containers,
+        tags: [],
+        fatal: `tags: not migrated, as ${writeFailures} image(s) failed on a write error; ` +
+          `free the space (or mend the file system) and run migrate again`,
+      }
+    }
+    step = "tags"
+    return { containers, tags: await migrateTags(root, storeRoot, driverName, mappings), fatal: undefined }
+  } catch (error) {
+    return { containers, tags: [], fatal: `${step}: ${errorText(error)}` }
+  }
+}
 
 /** What a killed run left half-written: temporary files of atomic writes and unfinished layer directories. */
 const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> => {
@@ -185,7 +237,7 @@ const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> 
 const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
   let text: string
   try {
-    text = await readText(path.join(root, MIGRATION_IMAGES))
+    text = await readText(path.join(root, MIGRATION_IMAGES), SMALL_FILE_LIMIT.repositories)
   } catch (error) {
     if (errorCode(error) === "ENOENT") return new Map()
     throw error
@@ -207,10 +259,14 @@ const encodeMappings = (mappings: ReadonlyMap<string, ImageID>): string =>
     .map((key) => `${goQuote(key)}:${goQuote(mappings.get(key)!)}`).join(",")}}\n`
 
 /** `migrateImages`: every image not yet mapped, parents first, failures recorded and the run going on. */
-const migrateImages = async (root: string, storeRoot: string, mappings: Map<string, ImageID>): Promise<Array<ImageReport>> => {
+const migrateImages = async (
+  root: string,
+  storeRoot: string,
+  mappings: Map<string, ImageID>,
+): Promise<{ reports: Array<ImageReport>; writeFailures: number }> => {
   const listing = await Effect.runPromise(listGraph(root))
   const built = new Map<string, Built>()
-  const failed = new Map<string, string>()
+  const failed = new Map<string, ImageFailure>()
   const reports: Array<ImageReport> = []
 
   const builtOf = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
@@ -223,16 +279,19 @@ const migrateImages = async (root: string, storeRoot: string, mappings: Map<stri
       return fromStore
     }
     const earlier = failed.get(v1Id)
-    if (earlier !== undefined) throw new ImageFailure(earlier)
+    if (earlier !== undefined) throw earlier
     try {
+      if (chain.length >= MAX_CHAIN_DEPTH) {
+        throw new ImageFailure(`image chain deeper than ${MAX_CHAIN_DEPTH} layers (from ${chain[0]})`)
+      }
       const result = await migrateImage(v1Id, chain)
       built.set(v1Id, result)
       mappings.set(v1Id, result.imageId)
       return result
     } catch (error) {
-      const message = errorMessage(error)
-      failed.set(v1Id, message)
-      throw new ImageFailure(message)
+      const failure = new ImageFailure(errorMessage(error), isWriteError(error))
+      failed.set(v1Id, failure)
+      throw failure
     }
   }
 
@@ -267,7 +326,9 @@ const migrateImages = async (root: string, storeRoot: string, mappings: Map<stri
       size: Number(sizeText),
       tarDataPath: paths.migrationTarData,
     })
-    const imageJson = new Uint8Array(await fs.readFile(paths.json))
+    const imageJson = await readSmallFile(paths.json, SMALL_FILE_LIMIT.config).catch((error) => {
+      throw new ImageFailure(`${paths.json}: ${errorText(error)}`)
+    })
     const diffIds = [...(parent?.diffIds ?? []), diffId]
     let history: Array<History>
     let config: Uint8Array
@@ -298,8 +359,11 @@ const migrateImages = async (root: string, storeRoot: string, mappings: Map<stri
       // recorded below
     }
   }
-  for (const [id, error] of failed) reports.push({ id, status: "failed", error })
-  return reports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  for (const [id, failure] of failed) reports.push({ id, status: "failed", error: failure.message })
+  return {
+    reports: reports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    writeFailures: [...failed.values()].filter((failure) => failure.writeError).length,
+  }
 }
 
 /** `migrateContainers`: `config.v2.json` with the new image ID, and the read-write layer's mount. */
@@ -325,7 +389,7 @@ const migrateContainers = async (
     }
     let legacy: Uint8Array
     try {
-      legacy = new Uint8Array(await fs.readFile(path.join(dir, id, CONFIG_LEGACY)))
+      legacy = await readSmallFile(path.join(dir, id, CONFIG_LEGACY), SMALL_FILE_LIMIT.config)
     } catch (error) {
       reports.push({ id, status: "skipped", reason: `migrate container error: ${path.join(dir, id, CONFIG_LEGACY)}: ${errorText(error)}` })
       continue
@@ -392,22 +456,28 @@ const migrateTags = async (
   mappings: ReadonlyMap<string, ImageID>,
 ): Promise<Array<TagReport>> => {
   if (await exists(path.join(root, MIGRATION_TAGS))) return []
-  let legacyText: string
+  const legacyFile = path.join(root, `repositories-${driverName}`)
+  let legacyBytes: Uint8Array
   try {
-    legacyText = await readText(path.join(root, `repositories-${driverName}`))
+    legacyBytes = await readSmallFile(legacyFile, SMALL_FILE_LIMIT.repositories)
   } catch (error) {
     if (errorCode(error) === "ENOENT") return []
     throw error
   }
-  const legacy = JSON.parse(legacyText) as { Repositories?: Record<string, Record<string, unknown> | null> | null }
+  let legacy: ReturnType<typeof decodeLegacyRepositories>
+  try {
+    legacy = decodeLegacyRepositories(legacyBytes)
+  } catch (error) {
+    throw new Error(`${legacyFile}: ${errorMessage(error)}`)
+  }
   const file = path.join(storeRoot, REPOSITORIES_JSON)
-  const repositories: Repositories = decodeRepositories(await readText(file))
+  const repositories: Repositories = decodeRepositories(await readText(file, SMALL_FILE_LIMIT.repositories))
   const reports: Array<TagReport> = []
-  for (const [name, tags] of Object.entries(legacy.Repositories ?? {})) {
-    for (const [tag, v1Id] of Object.entries(tags ?? {})) {
-      const imageId = typeof v1Id === "string" ? mappings.get(v1Id) : undefined
+  for (const { name, tags } of legacy) {
+    for (const [tag, v1Id] of tags) {
+      const imageId = mappings.get(v1Id)
       if (imageId === undefined) {
-        reports.push({ name, tag, status: "skipped", reason: `image ${String(v1Id)} was not migrated` })
+        reports.push({ name, tag, status: "skipped", reason: `image ${JSON.stringify(v1Id)} was not migrated` })
         continue
       }
       let reference
@@ -420,7 +490,7 @@ const migrateTags = async (
       const refs = repositories.get(reference.repository) ?? new Map<string, string>()
       repositories.set(reference.repository, refs)
       const old = refs.get(reference.key)
-      if (old !== undefined) {
+      if (old !== undefined && old !== imageId) {
         const reason = reference.kind === "digest"
           ? `Cannot overwrite digest ${reference.key.slice(reference.key.indexOf("@") + 1)}`
           : `Conflict: Tag ${reference.key} is already set to image ${old}`

@@ -9,6 +9,7 @@
 
 import { Buffer } from "node:buffer"
 import { goQuote } from "./GoJson.ts"
+import { type JsonNode, parseJsonTree } from "./GoJsonBytes.ts"
 
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
 const HOSTNAME_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -107,3 +108,49 @@ export const decodeRepositories = (text: string): Repositories => {
   for (const [name, refs] of Object.entries(parsed.Repositories ?? {})) out.set(name, new Map(Object.entries(refs ?? {})))
   return out
 }
+
+/** `repositories-<driver>` that Docker's `json.Unmarshal` rejected: Docker's migration stopped there. */
+export class LegacyRepositoriesError extends Error {
+  override readonly name = "LegacyRepositoriesError"
+}
+
+/**
+ * `repositories-<driver>` decoded as Docker 1.10's `migrateRefs` decoded it,
+ * into `struct { Repositories map[string]map[string]string }`: the field
+ * matched case-insensitively (the last match wins), `null` leaves a value
+ * empty, and any other type where an object or a string belongs is an error
+ * (Go reports it after decoding the rest; Docker then stopped). Pairs in file
+ * order, a duplicate name or tag keeping its first place and its last value
+ * (Go's map order was random: only conflicting tags can tell, and they are rare).
+ */
+export const decodeLegacyRepositories = (bytes: Uint8Array): Array<{ readonly name: string; readonly tags: Map<string, string> }> => {
+  let top: JsonNode
+  try {
+    top = parseJsonTree(bytes)
+  } catch (error) {
+    throw new LegacyRepositoriesError(error instanceof Error ? error.message : String(error))
+  }
+  const typeError = (node: JsonNode, goType: string, where: string) =>
+    new LegacyRepositoriesError(`json: cannot unmarshal ${goKind(node)} into Go value of type ${goType}${where}`)
+  if (top.kind === "null") return []
+  if (top.kind !== "object") throw typeError(top, "struct { Repositories map[string]map[string]string }", "")
+  let repositories: JsonNode = { kind: "null" }
+  for (const [key, value] of top.members) if (key.toLowerCase() === "repositories") repositories = value
+  if (repositories.kind === "null") return []
+  if (repositories.kind !== "object") throw typeError(repositories, "map[string]map[string]string", " (Repositories)")
+  const out = new Map<string, Map<string, string>>()
+  for (const [name, tags] of repositories.members) {
+    const map = new Map<string, string>() // a duplicate name replaces the earlier map whole, as Go decodes it
+    out.set(name, map)
+    if (tags.kind === "null") continue
+    if (tags.kind !== "object") throw typeError(tags, "map[string]string", ` (Repositories[${JSON.stringify(name)}])`)
+    for (const [tag, id] of tags.members) {
+      if (id.kind === "null") map.set(tag, "")
+      else if (id.kind === "string") map.set(tag, id.value)
+      else throw typeError(id, "string", ` (Repositories[${JSON.stringify(name)}][${JSON.stringify(tag)}])`)
+    }
+  }
+  return [...out].map(([name, tags]) => ({ name, tags }))
+}
+
+const goKind = (node: JsonNode): string => node.kind === "bool" ? "bool" : node.kind

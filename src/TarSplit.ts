@@ -213,59 +213,67 @@ export const encodeEntry = (
   return out + `,"position":${position}}\n`
 }
 
+/** Longest entry (one JSON value) read from tar-split metadata: tar-split writes headers and padding, a few KiB each. */
+export const MAX_ENTRY_TEXT = 64 << 20
+
+const tooLong = () => new BadEntry(`an entry longer than ${MAX_ENTRY_TEXT >> 20} MiB`)
+
 /**
  * Splits a stream of JSON text into top-level values, as Go's `json.Decoder`
  * reads them: any whitespace between values, values may span lines. The fast
- * path is one value per line (what tar-split writes).
+ * path is one value per line (what tar-split writes); the first line that is
+ * not hands the rest to a character scanner. Both are linear in the text,
+ * however long a line, and an entry longer than `MAX_ENTRY_TEXT` is refused.
  */
 export class JsonValueSplitter {
-  private pending = ""
+  /** The text of an incomplete line, in the pieces it came in. */
+  private carry: Array<string> = []
+  private carryLength = 0
+  private scanner: ValueScanner | undefined
 
   /** Feeds text; returns the complete values found so far, in order. */
   push(text: string): Array<string> {
+    if (this.scanner !== undefined) return this.scanner.push(text)
     const values: Array<string> = []
-    let buffer = this.pending + text
     let start = 0
-    if (!this.slowMode) {
-      for (;;) {
-        const newline = buffer.indexOf("\n", start)
-        if (newline < 0) break
-        const line = buffer.slice(start, newline)
-        if (isSingleValueLine(line)) {
-          values.push(line)
-          start = newline + 1
-          continue
-        }
-        if (line.trim() === "") {
-          start = newline + 1
-          continue
-        }
-        this.slowMode = true
-        break
+    for (;;) {
+      const newline = text.indexOf("\n", start)
+      if (newline < 0) break
+      if (newline === start && this.carryLength === 0) {
+        start++
+        continue
       }
-      buffer = buffer.slice(start)
-      start = 0
+      let line = text.slice(start, newline)
+      if (this.carryLength > 0) {
+        this.carry.push(line)
+        line = this.carry.join("")
+        this.carry = []
+        this.carryLength = 0
+      }
+      start = newline + 1
+      if (isSingleValueLine(line)) values.push(line)
+      else if (line.trim() !== "") {
+        this.scanner = new ValueScanner()
+        values.push(...this.scanner.push(line + "\n" + text.slice(start)))
+        return values
+      }
     }
-    if (this.slowMode) {
-      const scanned = scanValues(buffer)
-      values.push(...scanned.values)
-      buffer = buffer.slice(scanned.consumed)
+    if (start < text.length) {
+      this.carry.push(text.slice(start))
+      this.carryLength += text.length - start
+      if (this.carryLength > MAX_ENTRY_TEXT) throw tooLong()
     }
-    this.pending = buffer
     return values
   }
 
   /** Call at end of input: returns the last value, or throws if the input ends inside one. */
   finish(): Array<string> {
-    const rest = this.pending
-    this.pending = ""
-    const scanned = scanValues(rest + " ")
-    const tail = rest.slice(scanned.consumed)
-    if (tail.trim() !== "") throw new BadEntry("unexpected end of JSON input")
-    return scanned.values
+    const scanner = this.scanner ?? new ValueScanner()
+    const values = this.scanner === undefined ? scanner.push(this.carry.join("")) : []
+    this.carry = []
+    this.carryLength = 0
+    return [...values, ...scanner.finish()]
   }
-
-  private slowMode = false
 }
 
 /** A line holding exactly one object: the common case, checked without scanning. */
@@ -280,67 +288,85 @@ const isSingleValueLine = (line: string): boolean => {
   }
 }
 
-/** Scans complete JSON values out of `text`; the last incomplete one is left unconsumed. */
-const scanValues = (text: string): { values: Array<string>; consumed: number } => {
-  const values: Array<string> = []
-  let i = 0
-  let consumed = 0
-  const n = text.length
-  while (i < n) {
-    const c = text.charCodeAt(i)
-    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
-      i++
-      consumed = i
-      continue
-    }
-    const end = valueEnd(text, i)
-    if (end < 0) break
-    values.push(text.slice(i, end))
-    i = end
-    consumed = i
-  }
-  return { values, consumed }
-}
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09
+/** Where a literal or number ends: whitespace or a structural character. */
+const endsLiteral = (c: number) =>
+  isSpace(c) || c === 0x7b || c === 0x7d || c === 0x5b || c === 0x5d || c === 0x2c || c === 0x3a || c === 0x22
 
-/** End index of the value starting at `i`, or -1 if it continues past the text. */
-const valueEnd = (text: string, i: number): number => {
-  const n = text.length
-  const first = text.charCodeAt(i)
-  if (first === 0x22) return stringEnd(text, i)
-  if (first !== 0x7b && first !== 0x5b) {
-    // A literal or number ends at whitespace or a structural character; it must be followed by something.
-    let j = i
-    while (j < n && !/[\s{}[\],:"]/.test(text[j]!)) j++
-    if (j === i) throw new BadEntry(`invalid character '${text[i]}' looking for beginning of value`)
-    return j < n ? j : -1
-  }
-  let depth = 0
-  let j = i
-  while (j < n) {
-    const c = text.charCodeAt(j)
-    if (c === 0x22) {
-      const end = stringEnd(text, j)
-      if (end < 0) return -1
-      j = end
-      continue
-    }
-    if (c === 0x7b || c === 0x5b) depth++
-    else if (c === 0x7d || c === 0x5d) {
-      depth--
-      if (depth === 0) return j + 1
-    }
-    j++
-  }
-  return -1
-}
+/**
+ * Finds where top-level JSON values end, character by character, with its
+ * state kept between pushes (so a value split over many pushes is scanned
+ * once). It only delimits values; `decodeEntryText` validates them.
+ */
+class ValueScanner {
+  private pieces: Array<string> = []
+  private length = 0
+  private started = false
+  private depth = 0
+  private inString = false
+  private escaped = false
+  private inLiteral = false
 
-const stringEnd = (text: string, i: number): number => {
-  let j = i + 1
-  while (j < text.length) {
-    const c = text.charCodeAt(j)
-    if (c === 0x5c) j += 2
-    else if (c === 0x22) return j + 1
-    else j++
+  push(text: string): Array<string> {
+    const values: Array<string> = []
+    let valueStart = 0
+    const complete = (end: number) => {
+      this.pieces.push(text.slice(valueStart, end))
+      values.push(this.pieces.join(""))
+      this.pieces = []
+      this.length = 0
+      this.started = false
+      this.inLiteral = false
+    }
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      if (!this.started) {
+        if (isSpace(c)) continue
+        this.started = true
+        valueStart = i
+        if (c === 0x22) this.inString = true
+        else if (c === 0x7b || c === 0x5b) this.depth = 1
+        else if (endsLiteral(c)) throw new BadEntry(`invalid character '${text[i]}' looking for beginning of value`)
+        else this.inLiteral = true
+        continue
+      }
+      if (this.inString) {
+        if (this.escaped) this.escaped = false
+        else if (c === 0x5c) this.escaped = true
+        else if (c === 0x22) {
+          this.inString = false
+          if (this.depth === 0) complete(i + 1)
+        }
+        continue
+      }
+      if (this.inLiteral) {
+        if (endsLiteral(c)) {
+          complete(i)
+          i-- // the terminator may start the next value
+        }
+        continue
+      }
+      if (c === 0x22) this.inString = true
+      else if (c === 0x7b || c === 0x5b) this.depth++
+      else if (c === 0x7d || c === 0x5d) {
+        this.depth--
+        if (this.depth === 0) complete(i + 1)
+      }
+    }
+    if (this.started) {
+      this.pieces.push(text.slice(valueStart))
+      this.length += text.length - valueStart
+      if (this.length > MAX_ENTRY_TEXT) throw tooLong()
+    }
+    return values
   }
-  return -1
+
+  finish(): Array<string> {
+    if (!this.started) return []
+    if (!this.inLiteral) throw new BadEntry("unexpected end of JSON input")
+    const value = this.pieces.join("")
+    this.pieces = []
+    this.started = false
+    return [value]
+  }
 }

@@ -23,6 +23,7 @@ import { crc64Bytes } from "./Crc64.ts"
 import { LayerPathError, type LayerRoot } from "./LayerPath.ts"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import type { FileHandle } from "./platform/RawFiles.ts"
+import { openRegularFileSync } from "./platform/RegularFile.ts"
 import {
   BadEntry,
   decodeEntryText,
@@ -78,6 +79,15 @@ export interface AssembleOptions {
 const LANE_MIN_FILE = 256 * 1024
 const PROGRESS_EVERY = 16 * 1024 * 1024
 
+
+/**
+ * The most that `tar-data.json.gz` of `compressed` bytes may inflate to.
+ * tar-split metadata compresses about 10:1 (base64 headers); 200:1 past the
+ * first 64 MiB is a gzip bomb, and 1 GiB is more than a layer of a million
+ * files needs.
+ */
+export const inflatedMetadataLimit = (compressed: number): number =>
+  Math.min(Math.max(64 << 20, compressed * 200), 1 << 30)
 
 /** Hashes the tar stream that `tarDataPath` describes over the files of `root`. */
 export const assembleLayer = async (options: AssembleOptions): Promise<Assembled> => {
@@ -168,14 +178,25 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
   }
 
   try {
+    // A FIFO or device in its place must neither block nor stream forever.
+    const metadata = openRegularFileSync(options.tarDataPath)
+    const inflatedLimit = inflatedMetadataLimit(metadata.size)
+    let inflated = 0
     const gunzip = createGunzip()
     // pipeline (unlike pipe) carries a read error of the file into the gunzip stream we iterate.
-    pipeline(createReadStream(options.tarDataPath), gunzip, (error) => {
+    pipeline(createReadStream("", { fd: metadata.fd }), gunzip, (error) => {
       if (error) gunzip.destroy(error)
     })
     const text = new TextDecoder("utf-8")
     try {
       for await (const chunk of gunzip) {
+        inflated += (chunk as Uint8Array).length
+        if (inflated > inflatedLimit) {
+          throw new AssembleFailure(
+            "Unreadable",
+            `${options.tarDataPath}: inflates past ${inflatedLimit} bytes from ${metadata.size} (a gzip bomb, not tar-split metadata)`,
+          )
+        }
         for (const value of splitter.push(text.decode(chunk as Uint8Array, { stream: true }))) {
           handleEntry(decodeEntryText(value))
         }

@@ -25,7 +25,7 @@ interface ExpectedImage {
 
 for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   test(`${driver}: every migrated image gets Docker's config bytes and image ID`, () => {
-    const golden = path.join(repo, "../shared/goldens", driver)
+    const golden = path.join(repo, "test/goldens", driver)
     const expected = JSON.parse(fs.readFileSync(path.join(golden, "expected.json"), "utf8")) as {
       readonly images: Record<string, ExpectedImage>
       readonly migration_v1_images: Record<string, string>

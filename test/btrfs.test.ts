@@ -17,7 +17,7 @@ const SKIP = !isRoot ? "needs root (loop mount)" : !haveBtrfs ? "needs btrfs-pro
 if (SKIP !== false) console.warn(`\n*** btrfs tests NOT RUN: ${SKIP} ***\n`)
 
 test("the btrfs golden on real btrfs subvolumes and snapshots: checksums and migrate give the golden's files", { skip: SKIP }, () => {
-  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/btrfs/expected.json"), "utf8")) as Expected
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/btrfs/expected.json"), "utf8")) as Expected
   const source = extractGolden("btrfs")
   const base = tempDir("btrfs-fs")
   const mountpoint = path.join(base, "mnt")

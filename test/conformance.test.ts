@@ -70,7 +70,7 @@ test("conformance: the zfs plugin passes the kit on ZFS datasets made from the v
   const base = tempDir("conformance-zfs")
   const root = path.join(base, "docker")
   const pool = `casconf${process.pid}`
-  const infra = path.join(repo, "../shared/infra/zfs")
+  const infra = path.join(repo, "scripts/infra/zfs")
   const started = spawnSync("sh", [path.join(infra, "start.sh")], { encoding: "utf8" })
   assert.equal(started.status, 0, started.stderr)
   try {

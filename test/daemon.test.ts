@@ -1,5 +1,5 @@
 /**
- * A real Docker daemon (Debian's 20.10, `../shared/infra/dockerd/`) opens
+ * A real Docker daemon (Debian's 20.10, `scripts/infra/dockerd/`) opens
  * what `migrate` wrote for the vfs, overlay (on a loop-mounted ext4) and btrfs
  * (on a loop-mounted btrfs) goldens. Every check passes except where Docker
  * 1.10's own result is something a modern daemon refuses; those are listed
@@ -12,12 +12,12 @@ import * as path from "node:path"
 import { test } from "node:test"
 import { extractGolden, isRoot, makeGraph, repo, runCli, sh, tempDir } from "./support/cli.ts"
 
-const infra = path.join(repo, "../shared/infra/dockerd")
+const infra = path.join(repo, "scripts/infra/dockerd")
 const haveDockerd = spawnSync("sh", ["-c", "command -v dockerd && command -v containerd"]).status === 0
 const SKIP = !isRoot
   ? "needs root (loop mounts, a real daemon)"
   : !haveDockerd
-  ? "needs Debian's docker.io: run ../shared/infra/dockerd/install.sh (CI does)"
+  ? "needs Debian's docker.io: run scripts/infra/dockerd/install.sh (CI does)"
   : false
 if (SKIP !== false) console.warn(`\n*** real-daemon tests NOT RUN: ${SKIP} ***\n`)
 
@@ -71,7 +71,7 @@ const loopMount = (kind: "ext4" | "btrfs") => {
 
 for (const driver of ["vfs", "overlay", "btrfs"] as const) {
   test(`the ${driver} golden, migrated, is accepted by a real Docker 20.10 daemon (known refusals named)`, { skip: SKIP }, () => {
-    const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens", driver, "expected.json"), "utf8")) as Expected
+    const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8")) as Expected
     const mount = driver === "vfs" ? undefined : loopMount(driver === "overlay" ? "ext4" : "btrfs")
     try {
       const extracted = extractGolden(driver)

@@ -35,7 +35,7 @@ const SKIP = !isRoot
   : false
 if (SKIP !== false) console.warn(`\n*** devicemapper guest tests NOT RUN: ${SKIP} ***\n`)
 
-const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as Expected
 const store = { from: "image/vfs", to: "image/devicemapper" }
 const DEVICE_SIZE = 64 * 1024 * 1024
 const MINUTES = 60 * 1000

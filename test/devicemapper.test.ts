@@ -41,7 +41,7 @@ test("the vfs golden in a thin pool, read without device-mapper: checksums, migr
   vfsToDevicemapper(source, root, 64 * 1024 * 1024)
   assert.equal(runCli(["checksums", "--graph", root]).code, 0)
   assert.equal(runCli(["migrate", "--graph", root]).code, 1) // the golden's failing images
-  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as Expected
   assert.deepEqual(differences(root, expected, { from: "image/vfs", to: "image/devicemapper" }), [])
 
   const reference = new Map<GraphId, string>()
@@ -81,7 +81,7 @@ test("xfs thin devices (Docker's dm.fs=xfs), read without device-mapper: the vfs
   vfsToDevicemapper(extractGolden("vfs"), root, 320 * 1024 * 1024, "xfs") // xfs needs 300 MiB at least
   assert.equal(runCli(["checksums", "--graph", root]).code, 0)
   assert.equal(runCli(["migrate", "--graph", root]).code, 1) // the golden's failing images
-  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as Expected
   assert.deepEqual(differences(root, expected, { from: "image/vfs", to: "image/devicemapper" }), [])
   assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-dm"), false, "a device stayed mounted")
 })

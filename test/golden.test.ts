@@ -51,7 +51,7 @@ if (!isRoot) console.warn(`\n*** golden tests NOT RUN: ${NEEDS_ROOT} ***\n`)
 
 for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   const expected = JSON.parse(
-    fs.readFileSync(path.join(repo, "../shared/goldens", driver, "expected.json"), "utf8"),
+    fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8"),
   ) as {
     readonly layers: Record<string, ExpectedLayer>
     readonly other_outputs: Record<string, { readonly mode: string }>

@@ -16,7 +16,7 @@ if (!isRoot) console.warn(`\n*** migrate golden tests NOT RUN: ${NEEDS_ROOT} ***
 
 for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   test(`${driver}: migrate writes exactly Docker's files (image store, layer store, containers, tags, markers)`, { skip: isRoot ? false : NEEDS_ROOT }, () => {
-    const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens", driver, "expected.json"), "utf8")) as Expected
+    const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8")) as Expected
     const root = extractGolden(driver)
     const result = runCli(["migrate", "--graph", root, "--json"])
     assert.equal(result.code, 1, "images whose migration fails (as in the golden) make exit code 1")

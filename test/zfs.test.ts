@@ -1,6 +1,6 @@
 /**
  * The zfs plugin on real ZFS (zfs-fuse): the vfs golden laid out as Docker's
- * zfs driver made it (`../shared/infra/zfs/vfs-to-zfs.py`: a dataset per
+ * zfs driver made it (`scripts/infra/zfs/vfs-to-zfs.py`: a dataset per
  * layer, children cloned from their parent's snapshot), then `checksums` and
  * `migrate` with `--storage-opt zfs.fsname=...` give the vfs golden's values,
  * and nothing stays mounted.
@@ -13,7 +13,7 @@ import { test } from "node:test"
 import { extractGolden, isRoot, repo, runCli, sh, tempDir } from "./support/cli.ts"
 import { differences, type Expected } from "./support/golden.ts"
 
-const infra = path.join(repo, "../shared/infra/zfs")
+const infra = path.join(repo, "scripts/infra/zfs")
 const haveZfs = spawnSync("sh", ["-c", "command -v zfs-fuse && command -v zpool && grep -q zfs-fuse /sbin/mount.zfs"]).status === 0
 const SKIP = !isRoot ? "needs root" : !haveZfs ? "needs zfs-fuse: run scripts/zfs-fuse/install.sh (CI does)" : false
 if (SKIP !== false) console.warn(`\n*** zfs tests NOT RUN: ${SKIP} ***\n`)
@@ -25,7 +25,7 @@ if (SKIP !== false) console.warn(`\n*** zfs tests NOT RUN: ${SKIP} ***\n`)
 const ZFS_CANNOT_KEEP: ReadonlyArray<string> = []
 
 test("the vfs golden on ZFS datasets: checksums and migrate give the vfs golden's values", { skip: SKIP }, () => {
-  const expected = JSON.parse(fs.readFileSync(path.join(repo, "../shared/goldens/vfs/expected.json"), "utf8")) as Expected
+  const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as Expected
   const source = extractGolden("vfs")
   const base = tempDir("zfs")
   const root = path.join(base, "docker")

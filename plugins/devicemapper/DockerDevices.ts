@@ -8,6 +8,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { errorMessage } from "../../src/platform/ErrorCode.ts"
+import { readSmallText, SMALL_FILE_LIMIT } from "../../src/platform/RegularFile.ts"
 
 /** A layer's thin device. */
 export interface ThinDevice {
@@ -20,7 +21,7 @@ export interface ThinDevice {
 /** The thin device of layer `id`, from `metadata/<id>`; undefined when there is none or it was deleted. */
 export const readThinDevice = async (metadataDir: string, id: string): Promise<ThinDevice | undefined> => {
   const file = path.join(metadataDir, id)
-  const text = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+  const text = await readSmallText(file, SMALL_FILE_LIMIT.value).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return undefined
     throw error
   })

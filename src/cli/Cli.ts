@@ -29,6 +29,23 @@ export const ExitCode = { Done: 0, SomeFailed: 1, Unusable: 2 } as const
 /** Prints an error's message on stderr and ends the command with `code`. */
 const failWith = (code: number) => (error: { readonly message: string }) => Effect.as(Console.error(error.message), code)
 
+/**
+ * `failWith`, and with `--json` also the summary of a run that stopped early on
+ * stdout (a runbook reading stdout always gets JSON): the command, the exit
+ * code, the error's kind and message.
+ */
+const failWithSummary = (command: string, config: { readonly root: string; readonly json: boolean }, code: number) =>
+(error: { readonly message: string; readonly _tag: string }) =>
+  Effect.andThen(
+    failWith(code)(error),
+    config.json
+      ? Effect.as(
+        Console.log(JSON.stringify({ command, root: config.root, exitCode: code, fatal: error.message, error: error._tag }, null, 2)),
+        code,
+      )
+      : Effect.succeed(code),
+  )
+
 const graph = Flag.String("graph").pipe(
   Flag.withAlias("g"),
   Flag.withDefault("/var/lib/docker"),
@@ -229,10 +246,10 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
   }).pipe(
     Effect.scoped,
     Effect.catchTags({
-      RootError: failWith(ExitCode.Unusable),
-      GraphRootError: failWith(ExitCode.Unusable),
-      DriverError: failWith(ExitCode.Unusable),
-      PluginError: failWith(ExitCode.Unusable),
+      RootError: failWithSummary("checksums", config, ExitCode.Unusable),
+      GraphRootError: failWithSummary("checksums", config, ExitCode.Unusable),
+      DriverError: failWithSummary("checksums", config, ExitCode.Unusable),
+      PluginError: failWithSummary("checksums", config, ExitCode.Unusable),
     }),
   )
 
@@ -286,11 +303,11 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
   }).pipe(
     Effect.scoped,
     Effect.catchTags({
-      RootError: failWith(ExitCode.Unusable),
-      RootInUseError: failWith(ExitCode.Unusable),
-      DriverError: failWith(ExitCode.Unusable),
-      PluginError: failWith(ExitCode.Unusable),
-      MigrateError: failWith(ExitCode.SomeFailed),
+      RootError: failWithSummary("migrate", config, ExitCode.Unusable),
+      RootInUseError: failWithSummary("migrate", config, ExitCode.Unusable),
+      DriverError: failWithSummary("migrate", config, ExitCode.Unusable),
+      PluginError: failWithSummary("migrate", config, ExitCode.Unusable),
+      MigrateError: failWithSummary("migrate", config, ExitCode.SomeFailed),
     }),
   )
 

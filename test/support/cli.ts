@@ -129,7 +129,7 @@ export const isRoot = process.getuid?.() === 0
 /** Extracts a golden fixture as its README says (needs root for owners, devices and xattrs). */
 export const extractGolden = (driver: string): string => {
   const root = tempDir(`golden-${driver}`)
-  const fixture = path.join(repo, "../shared/goldens", driver, "fixture.tar.gz")
+  const fixture = path.join(repo, "test/goldens", driver, "fixture.tar.gz")
   const result = spawnSync("tar", ["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpzf", fixture, "-C", root], {
     encoding: "utf8",
   })
