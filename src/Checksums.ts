@@ -10,6 +10,7 @@
  */
 import * as fs from "node:fs/promises"
 import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
+import { isWriteError } from "./platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
 import { clearTemporaries, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
@@ -51,6 +52,8 @@ export type LayerReport =
     readonly status: "failed"
     readonly reason: string
     readonly error: string
+    /** The cause was the file system written to (full, read-only): a re-run after it is mended does the layer. */
+    readonly writeError?: true
   }
 
 export interface ChecksumsReport {
@@ -137,7 +140,13 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     Effect.catch((error) =>
       Effect.as(
         Effect.logError(error.message),
-        { id, status: "failed", reason: `${error._tag}.${"reason" in error ? error.reason : "WriteFailed"}`, error: error.message } satisfies LayerReport,
+        {
+          id,
+          status: "failed",
+          reason: `${error._tag}.${"reason" in error ? error.reason : "WriteFailed"}`,
+          error: error.message,
+          ...(isWriteError(error.message) ? { writeError: true } : {}),
+        } satisfies LayerReport,
       )
     ),
   )

@@ -27,7 +27,7 @@ import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImag
 import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
 import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
 import { decodeLegacyRepositories, decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
-import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
+import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
 import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
@@ -94,17 +94,14 @@ class ImageFailure extends Error {
   }
 }
 
-/** Errors of the file system written to: a re-run after the admin mends it succeeds. */
-const WRITE_ERRORS = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS", "EMFILE", "ENFILE", "ENOMEM", "EAGAIN", "EINTR", "EBUSY"])
-const isWriteError = (error: unknown): boolean =>
-  error instanceof ImageFailure ? error.writeError : WRITE_ERRORS.has(errorCode(error) ?? "")
+const failedOnWrite = (error: unknown): boolean => (error instanceof ImageFailure ? error.writeError : isWriteError(error))
 
 /**
  * Deepest image chain migrated. Docker's own limit was 127 layers; every
  * config holds its whole chain's history, so a chain of depth n writes n^2/2
  * history entries (10,000 deep would be gigabytes of configs).
  */
-export const MAX_CHAIN_DEPTH = 2048
+export const MAX_CHAIN_DEPTH = 1024
 
 /** A small metadata file as text: bounded, and never a FIFO or device (see `RegularFile.ts`). */
 const readText = (file: string, limit: number = SMALL_FILE_LIMIT.value) => readSmallText(file, limit)
@@ -157,7 +154,10 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     )
 
     const driver = yield* StorageDriver
-    const { reports: images, writeFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings))
+    const { reports: images, writeFailures: imageWriteFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings))
+    // A layer whose helper files could not be written fails its images too, and a re-run will do them.
+    const writeFailures = imageWriteFailures +
+      checksumReport.layers.filter((layer) => layer.status === "failed" && layer.writeError === true).length
     for (const image of images) if (image.status === "failed") yield* Effect.logError(`migration failed for ${image.id}, err: ${image.error}`)
 
     const tail = yield* Effect.promise(() =>
@@ -289,7 +289,7 @@ const migrateImages = async (
       mappings.set(v1Id, result.imageId)
       return result
     } catch (error) {
-      const failure = new ImageFailure(errorMessage(error), isWriteError(error))
+      const failure = new ImageFailure(errorMessage(error), failedOnWrite(error))
       failed.set(v1Id, failure)
       throw failure
     }
@@ -462,7 +462,7 @@ const migrateTags = async (
     legacyBytes = await readSmallFile(legacyFile, SMALL_FILE_LIMIT.repositories)
   } catch (error) {
     if (errorCode(error) === "ENOENT") return []
-    throw error
+    throw new Error(`${legacyFile}: ${errorText(error)}`)
   }
   let legacy: ReturnType<typeof decodeLegacyRepositories>
   try {

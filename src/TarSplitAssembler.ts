@@ -82,12 +82,12 @@ const PROGRESS_EVERY = 16 * 1024 * 1024
 
 /**
  * The most that `tar-data.json.gz` of `compressed` bytes may inflate to.
- * tar-split metadata compresses about 10:1 (base64 headers); 200:1 past the
- * first 64 MiB is a gzip bomb, and 1 GiB is more than a layer of a million
- * files needs.
+ * tar-split metadata compresses 10:1 to 40:1 (base64 headers, mostly zeros);
+ * past the first 64 MiB, 100:1 is a gzip bomb (it would take minutes of
+ * decoding), and 1 GiB is more than a layer of a million files needs.
  */
 export const inflatedMetadataLimit = (compressed: number): number =>
-  Math.min(Math.max(64 << 20, compressed * 200), 1 << 30)
+  Math.min(Math.max(64 << 20, compressed * 100), 1 << 30)
 
 /** Hashes the tar stream that `tarDataPath` describes over the files of `root`. */
 export const assembleLayer = async (options: AssembleOptions): Promise<Assembled> => {

@@ -86,6 +86,29 @@ test("xfs thin devices (Docker's dm.fs=xfs), read without device-mapper: the vfs
   assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes("cas-migrator-dm"), false, "a device stayed mounted")
 })
 
+test("a pool given as block devices (dm.metadatadev, dm.datadev on read-only loops): thin_dump runs one at a time, every value right", { skip: SKIP }, () => {
+  const root = path.join(tempDir("devicemapper-blockdev"), "docker")
+  vfsToDevicemapper(extractGolden("vfs"), root, 64 * 1024 * 1024)
+  const attach = (file: string) => {
+    const result = spawnSync("losetup", ["--find", "--show", "--read-only", file], { encoding: "utf8" })
+    assert.equal(result.status, 0, result.stderr)
+    return result.stdout.trim()
+  }
+  const metadata = attach(path.join(root, "devicemapper/devicemapper/metadata"))
+  const data = attach(path.join(root, "devicemapper/devicemapper/data"))
+  try {
+    const options = ["--storage-opt", "dm.access=direct", "--storage-opt", `dm.metadatadev=${metadata}`, "--storage-opt", `dm.datadev=${data}`]
+    const checked = runCli(["checksums", "--graph", root, ...options])
+    assert.equal(checked.code, 0, checked.stderr)
+    assert.doesNotMatch(checked.stderr, /busy/i)
+    assert.equal(runCli(["migrate", "--graph", root, ...options]).code, 1) // the golden's failing images
+    const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as Expected
+    assert.deepEqual(differences(root, expected, { from: "image/vfs", to: "image/devicemapper" }), [])
+  } finally {
+    spawnSync("losetup", ["-d", metadata, data])
+  }
+})
+
 /**
  * Waits until the process has really exited. Deno's child_process reports 'exit' (with the signal it
  * sent) as soon as it has sent the signal, while the process may still be cleaning up.

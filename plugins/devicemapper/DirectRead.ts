@@ -77,8 +77,21 @@ const COPY = 1 << 20
 
 /** Reads devices from the pool files `metadata` and `data`; images are made in `scratch`. */
 export const directRead = (metadata: string, data: string, scratch: string): ThinDeviceAccess => {
+  // thin_dump opens a block device exclusively (O_EXCL): while one runs on a
+  // pool given as devices (dm.metadatadev), another fails with EBUSY. Images
+  // are built one at a time there; on files they are built in parallel.
+  const metadataIsDevice = fs.stat(metadata).then((stat) => stat.isBlockDevice(), () => false)
+  let previous: Promise<unknown> = Promise.resolve()
+  const oneAtATime = <A>(work: () => Promise<A>): Promise<A> => {
+    const run = previous.then(work, work)
+    previous = run.catch(() => undefined)
+    return run
+  }
+  const buildImage = async (device: ThinDevice, image: string) =>
+    (await metadataIsDevice) ? oneAtATime(() => copyDevice(device, image)) : copyDevice(device, image)
+
   /** Copies the device's mapped blocks into a sparse image of its size. */
-  const buildImage = async (device: ThinDevice, image: string) => {
+  const copyDevice = async (device: ThinDevice, image: string) => {
     const out = await fs.open(image, "wx", 0o600)
     const source = await fs.open(data, "r")
     try {

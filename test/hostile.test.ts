@@ -1,0 +1,118 @@
+/**
+ * Graphs broken on purpose (scripts/make-hostile-graph.ts), each run through
+ * `checksums --json` and `migrate --json`: no hang, no stack trace, the
+ * documented exit code, a JSON summary on stdout even when the run stops
+ * early, the broken item named, peak RSS <= 1 GiB, and layer data unchanged.
+ */
+import assert from "node:assert/strict"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { test } from "node:test"
+import { HOSTILE_KINDS } from "../scripts/make-hostile-graph.ts"
+import { changedPaths, cliCommand, isRoot, makeGraph, snapshot, tempDir } from "./support/cli.ts"
+
+const GiB = 1 << 30
+
+interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly peakRssBytes: number
+  readonly timedOut: boolean
+}
+
+/** Runs the CLI, polling its peak RSS (VmHWM), killing it after `seconds`. */
+const runWatched = (args: ReadonlyArray<string>, seconds = 120): Promise<Run> =>
+  new Promise((resolve) => {
+    const [command, argv] = cliCommand(args)
+    const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    let peak = 0
+    let timedOut = false
+    child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const poll = setInterval(() => {
+      try {
+        const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.pid}/status`, "utf8"))
+        if (match !== null) peak = Math.max(peak, Number(match[1]) * 1024)
+      } catch {
+        // gone
+      }
+    }, 25)
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill("SIGKILL")
+    }, seconds * 1000)
+    child.on("close", (code) => {
+      clearInterval(poll)
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr, peakRssBytes: peak, timedOut })
+    })
+  })
+
+/** Exit codes allowed per command (0 done, 1 some items failed or the run stopped, 2 unusable root), and how the broken item shows. */
+const CASES: Record<string, { readonly checksums: number; readonly migrate: number; readonly names?: RegExp }> = {
+  "fifo-json": { checksums: 1, migrate: 1, names: /json: is a FIFO/ },
+  "fifo-parent": { checksums: 1, migrate: 1, names: /parent: is a FIFO/ },
+  "fifo-tar-data": { checksums: 0, migrate: 0, names: /tar-data\.json\.gz: is a FIFO/ },
+  "fifo-layersize": { checksums: 0, migrate: 0 },
+  "fifo-docker-pid": { checksums: 0, migrate: 0 },
+  "fifo-container-config": { checksums: 0, migrate: 0, names: /config\.json: is a FIFO/ },
+  "fifo-repositories": { checksums: 0, migrate: 1, names: /repositories-vfs: is a FIFO/ },
+  "dev-zero-json": { checksums: 1, migrate: 1, names: /json: is a character device/ },
+  "dev-zero-diffid": { checksums: 1, migrate: 1, names: /\.migration-diffid: is a character device/ },
+  "dev-zero-checksum": { checksums: 0, migrate: 0 },
+  "huge-json": { checksums: 1, migrate: 1, names: /json: is 104857600 bytes, over the/ },
+  "huge-container-config": { checksums: 0, migrate: 0, names: /config\.json: is 209715200 bytes, over the/ },
+  "huge-tar-split-line": { checksums: 0, migrate: 0, names: /an entry longer than 64 MiB|gzip bomb/ },
+  "gzip-bomb": { checksums: 0, migrate: 0, names: /an entry longer than|gzip bomb/ },
+  "gzip-bomb-lines": { checksums: 0, migrate: 0, names: /gzip bomb/ },
+  "truncated-gzip": { checksums: 0, migrate: 0, names: /unexpected end of file|Unexpected end/i },
+  "million-tiny-entries": { checksums: 0, migrate: 0 },
+  "deep-json-image": { checksums: 0, migrate: 0 },
+  "deep-json-container": { checksums: 0, migrate: 0 },
+  "invalid-utf8-json": { checksums: 0, migrate: 0 },
+  "json-null": { checksums: 0, migrate: 0 },
+  "json-array": { checksums: 1, migrate: 1, names: /cannot unmarshal array/ },
+  "json-empty": { checksums: 1, migrate: 1, names: /JSON/ },
+  "json-mismatched-id": { checksums: 0, migrate: 0 },
+  "parent-cycle": { checksums: 0, migrate: 1, names: /parent cycle/ },
+  "self-parent": { checksums: 0, migrate: 1, names: /parent cycle/ },
+  "missing-parent": { checksums: 0, migrate: 1, names: /json: no such file or directory/ },
+  "deep-chain": { checksums: 0, migrate: 1, names: /image chain deeper than 1024 layers/ },
+  "repositories-array": { checksums: 0, migrate: 1, names: /repositories-vfs: json: cannot unmarshal array into Go value of type map\[string\]string/ },
+  "repositories-not-json": { checksums: 0, migrate: 1, names: /repositories-vfs: invalid character/ },
+  "container-not-json": { checksums: 0, migrate: 0, names: /migrate container error/ },
+  "container-image-number": { checksums: 0, migrate: 0, names: /Image is not a string/ },
+}
+
+test("every hostile kind the generator makes has an expectation here", () => {
+  assert.deepEqual(Object.keys(HOSTILE_KINDS).sort(), Object.keys(CASES).sort())
+})
+
+const STACK_TRACE = /^\s+at .+:\d+:\d+\)?$/m
+
+for (const [kind, expected] of Object.entries(CASES)) {
+  test(`hostile graph ${kind}: checksums exits ${expected.checksums}, migrate ${expected.migrate}, with JSON, no hang, no stack trace, RSS <= 1 GiB, layer data unchanged`, { skip: isRoot ? false : "needs root (mkfifo under a Docker root we own is fine, but the goldens' owners need root)" }, async () => {
+    const root = path.join(tempDir(`hostile-${kind}`), "docker")
+    const layers = makeGraph(root, "vfs", ["--size", "256KiB", "--layers", "3"])
+    await HOSTILE_KINDS[kind]!(root, { driver: "vfs", layers: layers.layers })
+    const before = snapshot(path.join(root, "vfs"))
+    const outputs: Array<string> = []
+    for (const command of ["checksums", "migrate"] as const) {
+      const run = await runWatched([command, "--graph", root, "--json"])
+      const label = `${kind} ${command}`
+      assert.equal(run.timedOut, false, `${label}: hung (killed after 120 s)`)
+      assert.doesNotMatch(run.stderr, STACK_TRACE, `${label}: a stack trace on stderr`)
+      assert.equal(run.code, expected[command], `${label}: exit ${run.code}\n${run.stderr.slice(-2000)}`)
+      const summary = JSON.parse(run.stdout) as { readonly exitCode: number }
+      assert.equal(summary.exitCode, run.code, `${label}: the JSON's exitCode`)
+      assert.ok(run.peakRssBytes <= GiB, `${label}: peak RSS ${run.peakRssBytes} bytes`)
+      outputs.push(run.stdout, run.stderr)
+    }
+    if (expected.names !== undefined) assert.match(outputs.join("\n"), expected.names)
+    assert.deepEqual(changedPaths(before, snapshot(path.join(root, "vfs"))), [], "layer data changed")
+  })
+}
