@@ -192,6 +192,14 @@ export const HOSTILE_KINDS: Record<string, (root: string, graph: GraphLayers) =>
     return `repositories-${g.driver}`
   },
   "repositories-not-json": (root, g) => (fs.writeFileSync(path.join(root, `repositories-${g.driver}`), "{not json"), `repositories-${g.driver}`),
+  "symlinked-layer-dir": (root, g) => {
+    // An admin moved a layer's metadata to another disk: the root's structure, followed as Docker did.
+    const moved = path.join(root, "moved-to-another-disk")
+    fs.mkdirSync(moved)
+    fs.renameSync(path.join(root, "graph", top(g)), path.join(moved, top(g)))
+    fs.symlinkSync(path.join(moved, top(g)), path.join(root, "graph", top(g)))
+    return top(g)
+  },
   "container-not-json": (root, g) => addContainer(root, top(g), "{\"Image\": ").id,
   "container-image-number": (root, g) => addContainer(root, top(g), `{"ID":"x","Image":42}`).id,
 }

@@ -108,6 +108,9 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
       yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
       return { id, status: "done", path: "preexisting", diffId: existing.diffId, size: existing.size } satisfies LayerReport
     }
+    const target = yield* Effect.promise(() => fs.readlink(paths.dir).catch(() => undefined))
+    // The root's structure is the admin's: a symlinked layer directory is followed, as Docker did, and said.
+    if (target !== undefined) yield* Effect.logInfo(`graph/${id} is a symlink to ${target}: followed, as Docker did`)
     const parent = yield* readParent(options.root, id) // Docker read it first: a bad JSON fails the layer.
     yield* clearTemporaries(id, paths)
     const driver = yield* StorageDriver
