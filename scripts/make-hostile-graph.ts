@@ -200,11 +200,56 @@ export const HOSTILE_KINDS: Record<string, (root: string, graph: GraphLayers) =>
     fs.symlinkSync(path.join(moved, top(g)), path.join(root, "graph", top(g)))
     return top(g)
   },
+  "tar-split-absolute-name": (root, g) => rewriteFirstFile(root, top(g), () => "/etc/shadow"),
+  "tar-split-dotdot-name": (root, g) => rewriteFirstFile(root, top(g), () => "../../../../../../etc/passwd"),
+  "symlink-out-of-layer": (root, g) =>
+    rewriteFirstFile(root, top(g), (name, layer) => {
+      fs.symlinkSync("/etc", path.join(layer, "leads-out"))
+      return "leads-out/passwd"
+    }, g.driver),
+  "fifo-as-layer-file": (root, g) =>
+    rewriteFirstFile(root, top(g), (name, layer) => {
+      mkfifo(path.join(layer, name))
+      return name
+    }, g.driver),
+  "device-as-layer-file": (root, g) =>
+    rewriteFirstFile(root, top(g), (name, layer) => {
+      fs.rmSync(path.join(layer, name))
+      execFileSync("mknod", [path.join(layer, name), "c", "1", "5"]) // /dev/zero's numbers
+      return name
+    }, g.driver),
+  "odd-names-fallback": (root, g) => {
+    // Names Linux allows and Docker's archiver wrote: a newline, 255 bytes, not UTF-8, a path of 3,500 bytes.
+    const layer = path.join(root, layerDirOf(g.driver, top(g)))
+    fs.writeFileSync(path.join(layer, "new\nline"), "n")
+    fs.writeFileSync(path.join(layer, "x".repeat(255)), "255")
+    fs.writeFileSync(Buffer.concat([Buffer.from(layer + "/"), Buffer.from([0x6e, 0xff, 0xfe, 0x6f])]), "raw")
+    execFileSync("sh", ["-c", `cd "$1" && for i in $(seq 1 17); do d=$(printf 'd%.0s' $(seq 1 200)); mkdir "$d" && cd "$d"; done; echo deep > file`, "sh", layer])
+    fs.rmSync(path.join(root, "graph", top(g), "tar-data.json.gz"))
+    return top(g)
+  },
   "container-not-json": (root, g) => addContainer(root, top(g), "{\"Image\": ").id,
   "container-image-number": (root, g) => addContainer(root, top(g), `{"ID":"x","Image":42}`).id,
 }
 
 const top = (g: GraphLayers) => g.layers[g.layers.length - 1]!.id
+
+/**
+ * Renames the first non-empty file entry of a layer's tar-split to what
+ * `rename` returns (given the old name and the layer directory, where it may
+ * lay a trap); the layer's files stay as they were.
+ */
+const rewriteFirstFile = (root: string, id: string, rename: (name: string, layer: string) => string, driver = "vfs") => {
+  const file = path.join(root, "graph", id, "tar-data.json.gz")
+  const lines = new TextDecoder().decode(gunzipSync(fs.readFileSync(file))).split("\n")
+  const index = lines.findIndex((line) => line.includes(`"type":1`) && /"size":[1-9]/.test(line))
+  if (index < 0) throw new Error(`${file}: no non-empty file entry`)
+  const entry = JSON.parse(lines[index]!) as { name: string }
+  entry.name = rename(entry.name, path.join(root, layerDirOf(driver, id)))
+  lines[index] = JSON.stringify(entry)
+  fs.writeFileSync(file, gzipSync(lines.join("\n")))
+  return id
+}
 
 if (import.meta.main) {
   const { values } = parseArgs({ options: { root: { type: "string" }, expect: { type: "string" }, kind: { type: "string" } } })

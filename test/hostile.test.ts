@@ -85,6 +85,12 @@ const CASES: Record<string, { readonly checksums: number; readonly migrate: numb
   "repositories-array": { checksums: 0, migrate: 1, names: /repositories-vfs: json: cannot unmarshal array into Go value of type map\[string\]string/ },
   "repositories-not-json": { checksums: 0, migrate: 1, names: /repositories-vfs: invalid character/ },
   "symlinked-layer-dir": { checksums: 0, migrate: 0, names: /is a symlink to .*moved-to-another-disk.*: followed, as Docker did/ },
+  "tar-split-absolute-name": { checksums: 0, migrate: 0, names: /\/etc\/shadow: directory etc does not exist/ }, // joined to the layer root, as Go did
+  "tar-split-dotdot-name": { checksums: 0, migrate: 0, names: /UnsafePath|leads out|outside/ },
+  "symlink-out-of-layer": { checksums: 0, migrate: 0, names: /leads-out/ },
+  "fifo-as-layer-file": { checksums: 0, migrate: 0, names: /not a regular file/ },
+  "device-as-layer-file": { checksums: 0, migrate: 0, names: /not a regular file/ },
+  "odd-names-fallback": { checksums: 0, migrate: 0 },
   "container-not-json": { checksums: 0, migrate: 0, names: /migrate container error/ },
   "container-image-number": { checksums: 0, migrate: 0, names: /Image is not a string/ },
 }
