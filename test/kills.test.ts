@@ -1,0 +1,99 @@
+/**
+ * SIGKILL at points spread over a whole run of each command that writes,
+ * each run resuming what the killed one left: the last run ends with exactly
+ * the files of an uninterrupted run, and nothing temporary is left. 26 kill
+ * points per command (checksums, migrate with containers and tags): 52 in
+ * all, beside the fallback's own kill test.
+ */
+import assert from "node:assert/strict"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { test } from "node:test"
+import { isRoot, makeGraph, runCli, startCli, tempDir } from "./support/cli.ts"
+
+const KILL_POINTS = 26
+const SKIP = isRoot ? false : "needs root (the generated graphs' owners)"
+if (SKIP !== false) console.warn(`\n*** kill tests NOT RUN: ${SKIP} ***\n`)
+
+/** Every file a run may write (store, markers, configs, helper files), with mode and content; and every temporary name. */
+const outputs = (root: string) => {
+  const files = new Map<string, string>()
+  const temporaries: Array<string> = []
+  const walk = (dir: string, rel: string) => {
+    for (const name of fs.readdirSync(dir)) {
+      const full = path.join(dir, name)
+      const key = rel === "" ? name : `${rel}/${name}`
+      if (name.startsWith(".tmp-") || name.endsWith(".tmp") || key.startsWith("image/overlay/layerdb/tmp/") || key.startsWith("image/vfs/layerdb/tmp/")) {
+        temporaries.push(key)
+      }
+      if (name === ".cas-migrator.lock") continue
+      const stat = fs.lstatSync(full)
+      if (key.startsWith("vfs") || key.startsWith("overlay")) continue // layer data: read only
+      if (stat.isDirectory()) walk(full, key)
+      else if (stat.isFile()) {
+        files.set(key, `${(stat.mode & 0o7777).toString(8)} ${createHash("sha256").update(fs.readFileSync(full)).digest("hex")}`)
+      }
+    }
+  }
+  walk(root, "")
+  return { files, temporaries }
+}
+
+/**
+ * A graph with big and small files, a container and tags. (Regenerated layers
+ * carry the PID of their run in PAX header names, so their kill test compares
+ * by structure: `test/fallback.test.ts`.)
+ */
+const sample = (root: string, driver: string) => {
+  const { layers } = makeGraph(root, driver, ["--size", "24MiB", "--layers", "8", "--big-files", "2", "--big-size", "4MiB"])
+  const top = layers[layers.length - 1]!.id
+  const container = createHash("sha256").update(`kills ${driver}`).digest("hex")
+  fs.mkdirSync(path.join(root, "containers", container), { recursive: true })
+  fs.writeFileSync(path.join(root, "containers", container, "config.json"), JSON.stringify({ ID: container, Image: top, State: {} }))
+}
+
+const durationOf = (args: ReadonlyArray<string>) => {
+  const started = performance.now()
+  const result = runCli(args)
+  return { ms: performance.now() - started, result }
+}
+
+for (const [command, driver] of [["checksums", "overlay"], ["migrate", "vfs"]] as const) {
+  test(`${command}: SIGKILL at ${KILL_POINTS} points across the run, each run resuming, ends with an uninterrupted run's files and no temporaries`, { skip: SKIP }, async () => {
+    const base = tempDir(`kills-${command}`)
+    const reference = path.join(base, "reference", "docker")
+    sample(reference, driver)
+    const victim = path.join(base, "victim", "docker")
+    fs.cpSync(reference, victim, { recursive: true, verbatimSymlinks: true })
+    const clean = durationOf([command, "--graph", reference])
+    assert.ok(clean.result.code === 0, clean.result.stderr)
+
+    let killed = 0
+    for (let point = 0; point < KILL_POINTS; point++) {
+      // Spread over the clean run's duration (start-up included), with jitter so points fall between steps.
+      const delay = Math.floor((clean.ms * (point + Math.random())) / KILL_POINTS)
+      const child = startCli([command, "--graph", victim])
+      const exited = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL")
+          resolve(false)
+        }, delay)
+        child.on("exit", () => {
+          clearTimeout(timer)
+          resolve(true)
+        })
+      })
+      if (!exited) killed++
+      await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.on("exit", resolve)))
+    }
+    assert.ok(killed >= KILL_POINTS / 2, `only ${killed} of ${KILL_POINTS} runs were killed before they finished`)
+    const last = runCli([command, "--graph", victim])
+    assert.equal(last.code, 0, last.stderr)
+    const got = outputs(victim)
+    const want = outputs(reference)
+    assert.deepEqual(got.temporaries, [], "temporary files left behind")
+    const differ = [...new Set([...got.files.keys(), ...want.files.keys()])].filter((key) => got.files.get(key) !== want.files.get(key))
+    assert.deepEqual(differ, [])
+  })
+}
