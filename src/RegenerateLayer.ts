@@ -32,6 +32,9 @@ export interface RegenerateRequest {
   readonly whiteoutTimeNs?: bigint | undefined
 }
 
+/** Receives every byte of the regenerated tar, in order (`export` writes them); the array may be reused after the call. */
+export type TarBytesSink = (bytes: Uint8Array) => void
+
 export interface Regenerated {
   readonly sha256: string
   readonly size: number
@@ -46,6 +49,7 @@ export const regenerateLayer = (
   request: RegenerateRequest,
   engine: Crc64Engine,
   onProgress: (bytes: number) => void,
+  onBytes?: TarBytesSink,
 ): Regenerated => {
   const fd = fs.openSync(request.tarDataOut, "w", 0o666)
   try {
@@ -67,7 +71,18 @@ export const regenerateLayer = (
         reported = recorder.bytes
       }
     })
-    const tar = new GoTarWriter(recorder, process.pid)
+    const sink = onBytes === undefined ? recorder : {
+      raw: (bytes: Uint8Array) => {
+        recorder.raw(bytes)
+        onBytes(bytes)
+      },
+      beginEntry: (name: Uint8Array, size: number) => recorder.beginEntry(name, size),
+      content: (bytes: Uint8Array) => {
+        recorder.content(bytes)
+        onBytes(bytes)
+      },
+    }
+    const tar = new GoTarWriter(sink, process.pid)
     const root = utf8.encode(request.root)
     if (request.layerFiles === "snapshot" && request.parentRoot !== undefined) {
       // Docker stamped each whiteout with time.Now().

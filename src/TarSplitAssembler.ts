@@ -73,6 +73,8 @@ export interface AssembleOptions {
   readonly offloadNow?: (() => boolean) | undefined
   /** Called now and then with the number of tar bytes hashed since the last call. */
   readonly onProgress?: ((bytes: number) => void) | undefined
+  /** Given every byte of the tar stream, in order, as it is hashed (`export` writes them); the array is reused after the call. */
+  readonly onBytes?: ((bytes: Uint8Array) => void) | undefined
 }
 
 /** Files at least this big go to the CRC lane (smaller ones cost more to hand over than to checksum). */
@@ -132,6 +134,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
           return
         }
         sha.update(slot.subarray(0, n))
+        options.onBytes?.(slot.subarray(0, n))
         progress(n)
         lane.publish(file, n, "more")
       }
@@ -142,6 +145,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
       const n = readSome(handle, buffer, engine.capacity, name)
       if (n === 0) break
       sha.update(buffer.subarray(0, n))
+      options.onBytes?.(buffer.subarray(0, n))
       crc = engine.update(crc, n)
       progress(n)
     }
@@ -153,6 +157,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
     if (entry.type === EntryType.Segment) {
       if (entry.payload !== null) {
         sha.update(entry.payload)
+        options.onBytes?.(entry.payload)
         progress(entry.payload.length)
       }
       return

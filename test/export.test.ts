@@ -1,0 +1,172 @@
+/**
+ * `export` of the vfs golden: every image docker-archive'd with the image ID
+ * Docker's migration gave it, each layer tar hashing to its diffID, the root
+ * only read; an image whose trusted helper files lie fails alone and leaves
+ * nothing in an OCI directory; then real clients read the results: Debian's
+ * dockerd 20.10 (`docker load`), skopeo and umoci.
+ */
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { test } from "node:test"
+import process from "node:process"
+import { changedPaths, cliCommand, extractGolden, isRoot, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
+
+const NEEDS_ROOT = "needs root: the golden holds device nodes, uid 3000000 files and trusted.* xattrs"
+if (!isRoot) console.warn(`\n*** export tests NOT RUN: ${NEEDS_ROOT} ***\n`)
+const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as {
+  readonly migration_v1_images: Record<string, string>
+}
+const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+interface Report {
+  readonly exitCode: number
+  readonly images: ReadonlyArray<{ v1Id: string; references: Array<string>; status: string; imageId?: string; error?: string }>
+  readonly layers: ReadonlyArray<{ id: string; diffId: string }>
+}
+
+/** The members of an uncompressed tar (GNU tar lists and extracts it: a real reader). */
+const untar = (archive: string) => {
+  const dir = tempDir("untar")
+  sh(`tar -xf "$1" -C "$2"`, archive, dir)
+  return dir
+}
+
+let golden: string | undefined
+const vfsGolden = () => (golden ??= extractGolden("vfs"))
+
+test("docker-archive: each image with migrate's ID, each layer.tar hashing to its diffID, the root untouched; a lying helper file fails its image alone", { skip: isRoot ? false : NEEDS_ROOT }, () => {
+  const root = vfsGolden()
+  const before = snapshot(root)
+  const out = path.join(tempDir("export"), "all.tar")
+  const run = runCli(["export", "--graph", root, "--output", out, "--json"])
+  assert.equal(run.code, 1, run.stderr) // the golden's image whose created is null, and the one whose helper files lie
+  const report = JSON.parse(run.stdout) as Report
+  assert.deepEqual(changedPaths(before, snapshot(root)), [], "export wrote into the Docker root")
+  const exported = report.images.filter((i) => i.status === "exported")
+  assert.ok(exported.length >= 8, `only ${exported.length} images exported`)
+  for (const image of exported) assert.equal(image.imageId, expected.migration_v1_images[image.v1Id], `image ID of ${image.v1Id}`)
+  const lying = report.images.find((i) => i.references.includes("pre:latest"))
+  assert.match(lying?.error ?? "", /Cannot export layer 9175cf3483c1[0-9a-f]*: its tar hashes to sha256:[0-9a-f]{64}, not to sha256:d502/)
+
+  const dir = untar(out)
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Array<{ Config: string; RepoTags: Array<string> | null; Layers: Array<string> }>
+  assert.equal(manifest.length, exported.length)
+  for (const entry of manifest) {
+    const config = fs.readFileSync(path.join(dir, entry.Config))
+    assert.equal(`${sha(config)}.json`, entry.Config, "config named by its SHA-256")
+    const diffIds = (JSON.parse(config.toString()) as { rootfs: { diff_ids: Array<string> } }).rootfs.diff_ids
+    assert.deepEqual(entry.Layers.map((layer) => `sha256:${sha(fs.readFileSync(path.join(dir, layer)))}`), diffIds)
+    for (const layer of entry.Layers) {
+      const v1 = path.dirname(layer)
+      assert.equal(fs.readFileSync(path.join(dir, v1, "VERSION"), "utf8"), "1.0")
+      assert.deepEqual(fs.readFileSync(path.join(dir, v1, "json")), fs.readFileSync(path.join(root, "graph", v1, "json")))
+    }
+  }
+  const repositories = JSON.parse(fs.readFileSync(path.join(dir, "repositories"), "utf8")) as Record<string, Record<string, string>>
+  assert.equal(repositories["busybox"]?.["latest"], "e327c30750f202ee85e5329e8ae608732be637370142395ab0daff8c8809f28d")
+
+  // One image by tag, to stdout: the same bytes as to a file.
+  const single = path.join(path.dirname(out), "one.tar")
+  assert.equal(runCli(["export", "--graph", root, "--output", single, "busybox:1.0"]).code, 0)
+  const piped = spawnSync("bash", ["-c", `"$@" > "${single}.stdout"`, "bash", ...cliArgs(["export", "--graph", root, "--output", "-", "docker.io/library/busybox:1.0"])])
+  assert.equal(piped.status, 0, String(piped.stderr))
+  assert.deepEqual(fs.readFileSync(`${single}.stdout`), fs.readFileSync(single))
+  // Unknown names are named, and the rest goes on.
+  const unknown = runCli(["export", "--graph", root, "--output", path.join(path.dirname(out), "u.tar"), "nosuch:tag", "busybox:1.0"])
+  assert.equal(unknown.code, 1)
+  assert.match(unknown.stderr, /nosuch:tag: no such image/)
+})
+
+const cliArgs = (args: ReadonlyArray<string>) => {
+  const [command, argv] = cliCommand(args)
+  return [command, ...argv]
+}
+
+test("oci and oci-archive: a layout whose blobs hash to their names, ref.name per tag, nothing of a failed image", { skip: isRoot ? false : NEEDS_ROOT }, () => {
+  const root = vfsGolden()
+  const base = tempDir("export-oci")
+  for (const gzip of [false, true]) {
+    const layout = path.join(base, gzip ? "gzip" : "plain")
+    const run = runCli(["export", "--graph", root, "--format", "oci", ...(gzip ? ["--gzip"] : []), "--output", layout, "--json"])
+    assert.equal(run.code, 1, run.stderr)
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(layout, "oci-layout"), "utf8")), { imageLayoutVersion: "1.0.0" })
+    for (const blob of fs.readdirSync(path.join(layout, "blobs/sha256"))) {
+      assert.equal(sha(fs.readFileSync(path.join(layout, "blobs/sha256", blob))), blob, `blob ${blob}`)
+    }
+    const index = JSON.parse(fs.readFileSync(path.join(layout, "index.json"), "utf8")) as {
+      manifests: Array<{ digest: string; annotations?: Record<string, string> }>
+    }
+    const names = index.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"])
+    assert.ok(names.includes("busybox:1.0") && names.includes("example.com:5000/team/app:v1"), names.join(" "))
+    assert.ok(!names.includes("pre:latest"), "the failed image is in index.json")
+    // The lying layer's bytes are nowhere.
+    const report = JSON.parse(run.stdout) as Report
+    assert.ok(!report.layers.some((l) => l.id.startsWith("9175cf3483c1")))
+    for (const m of index.manifests) {
+      const manifest = JSON.parse(fs.readFileSync(path.join(layout, "blobs", m.digest.replace(":", "/")), "utf8")) as {
+        config: { digest: string }
+        layers: Array<{ mediaType: string }>
+      }
+      assert.ok(Object.values(expected.migration_v1_images).includes(manifest.config.digest), `config ${manifest.config.digest} is an image ID of migrate's`)
+      for (const layer of manifest.layers) assert.equal(layer.mediaType, `application/vnd.oci.image.layer.v1.tar${gzip ? "+gzip" : ""}`)
+    }
+  }
+  const archive = path.join(base, "layout.tar")
+  assert.equal(runCli(["export", "--graph", root, "--format", "oci-archive", "--output", archive]).code, 1)
+  const unpacked = untar(archive)
+  assert.deepEqual(fs.readFileSync(path.join(unpacked, "index.json")), fs.readFileSync(path.join(base, "plain", "index.json")))
+})
+
+const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0
+const DOCKER_SKIP = !isRoot ? NEEDS_ROOT : !have("dockerd") ? "needs Debian's docker.io (npm test installs it)" : false
+if (DOCKER_SKIP !== false) console.warn(`\n*** export: docker load test NOT RUN: ${DOCKER_SKIP} ***\n`)
+
+test("docker load (Debian's dockerd 20.10) of the docker-archive lists every exported image with migrate's ID and its tags", { skip: DOCKER_SKIP }, () => {
+  const root = vfsGolden()
+  const base = tempDir("export-load")
+  const archive = path.join(base, "all.tar")
+  const report = JSON.parse(runCli(["export", "--graph", root, "--output", archive, "--json"]).stdout) as Report
+  const infra = path.join(repo, "scripts/infra/dockerd")
+  const state = path.join(base, "state")
+  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, path.join(base, "data")).trim()
+  try {
+    const docker = (...args: Array<string>) => {
+      const result = spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
+      assert.equal(result.status, 0, `docker ${args.join(" ")}: ${result.stderr}`)
+      return result.stdout
+    }
+    docker("load", "-i", archive)
+    const listed = docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").trim().split("\n")
+    for (const image of report.images.filter((i) => i.status === "exported")) {
+      const ids = docker("image", "inspect", "--format", "{{.ID}}", image.imageId!).trim()
+      assert.equal(ids, image.imageId)
+      for (const reference of image.references.filter((r) => !r.includes("@"))) {
+        assert.ok(listed.includes(`${reference} ${image.imageId}`), `${reference} not listed with ${image.imageId}: ${listed.join("; ")}`)
+      }
+    }
+  } finally {
+    spawnSync("bash", [path.join(infra, "stop.sh"), state])
+  }
+})
+
+const OCI_SKIP = !isRoot ? NEEDS_ROOT : !have("skopeo") || !have("umoci") ? "needs skopeo and umoci (npm test installs them)" : false
+if (OCI_SKIP !== false) console.warn(`\n*** export: skopeo/umoci test NOT RUN: ${OCI_SKIP} ***\n`)
+
+test("skopeo inspects and copies the OCI layout, umoci unpacks an image from it", { skip: OCI_SKIP }, () => {
+  const root = vfsGolden()
+  const base = tempDir("export-skopeo")
+  const layout = path.join(base, "layout")
+  runCli(["export", "--graph", root, "--format", "oci", "--gzip", "--output", layout])
+  const inspect = spawnSync("skopeo", ["inspect", "--config", `oci:${layout}:busybox:1.0`], { encoding: "utf8" })
+  assert.equal(inspect.status, 0, inspect.stderr)
+  assert.ok("rootfs" in (JSON.parse(inspect.stdout) as object))
+  const copy = spawnSync("skopeo", ["copy", `oci:${layout}:busybox:1.0`, `dir:${path.join(base, "copied")}`], { encoding: "utf8" })
+  assert.equal(copy.status, 0, copy.stderr)
+  const bundle = path.join(base, "bundle")
+  const unpack = spawnSync("umoci", ["unpack", "--image", `${layout}:busybox:1.0`, bundle], { encoding: "utf8" })
+  assert.equal(unpack.status, 0, unpack.stderr)
+  assert.ok(fs.existsSync(path.join(bundle, "rootfs")), "no rootfs unpacked")
+})
