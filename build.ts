@@ -2,7 +2,9 @@
  * Builds the standalone executables with `bun build --compile`:
  * `dist/cas-migrator` (linux-x64, glibc) and `dist/cas-migrator-musl`
  * (linux-x64, musl). The worker entry points are compiled in as extra
- * entry points, so the binary needs nothing beside it.
+ * entry points, so the binary needs nothing beside it. With the glibc one
+ * comes `dist/cas-migrator-image.tar`, cas-migrator as a container image
+ * (scripts/container-image.ts).
  *
  *   bun build.ts [--only glibc|musl] [--outdir DIR]
  *
@@ -12,6 +14,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import process from "node:process"
+import { writeContainerImage } from "./scripts/container-image.ts"
 
 const root = path.dirname(new URL(import.meta.url).pathname)
 const entryPoints = ["src/cli/main.ts", "src/HashWorker.ts", "src/CrcLaneWorker.ts"]
@@ -37,4 +40,10 @@ for (const { name, target, file } of targets) {
     process.exit(1)
   }
   process.stderr.write(`built ${outfile} (${target}, ${(fs.statSync(outfile).size / 1e6).toFixed(0)} MB)\n`)
+  if (name === "glibc") {
+    // cas-migrator as a container image (docker load -i dist/cas-migrator-image.tar).
+    const image = path.join(outdir, "cas-migrator-image.tar")
+    const id = writeContainerImage(outfile, image)
+    process.stderr.write(`built ${image} (cas-migrator:latest, ${id})\n`)
+  }
 }

@@ -170,3 +170,34 @@ test("skopeo inspects and copies the OCI layout, umoci unpacks an image from it"
   assert.equal(unpack.status, 0, unpack.stderr)
   assert.ok(fs.existsSync(path.join(bundle, "rootfs")), "no rootfs unpacked")
 })
+
+test("cas-migrator as a container image: docker load of dist/cas-migrator-image.tar, then docker run on a golden root writes the golden's helper files", { skip: DOCKER_SKIP }, () => {
+  const base = tempDir("container-image")
+  const dist = path.join(base, "dist")
+  const built = spawnSync("bun", [path.join(repo, "build.ts"), "--only", "glibc", "--outdir", dist], { encoding: "utf8" })
+  assert.equal(built.status, 0, built.stderr)
+  const image = path.join(dist, "cas-migrator-image.tar")
+  const members = sh(`tar -tf "$1"`, image).split("\n")
+  assert.ok(members.includes("manifest.json") && members.includes("repositories"), "both the 1.10+ and the <= 1.9 layout")
+  const root = extractGolden("vfs")
+  const layers = (JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as {
+    layers: Record<string, { diff_id?: string; path: string }>
+  }).layers
+  const infra = path.join(repo, "scripts/infra/dockerd")
+  const state = path.join(base, "state")
+  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, path.join(base, "data")).trim()
+  try {
+    const docker = (...args: Array<string>) => spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
+    const load = docker("load", "-i", image)
+    assert.equal(load.status, 0, load.stderr)
+    assert.match(load.stdout, /cas-migrator:latest/)
+    const run = docker("run", "--rm", "--network", "none", "-v", `${root}:/var/lib/docker`, "cas-migrator")
+    assert.equal(run.status, 0, run.stderr)
+    for (const [id, layer] of Object.entries(layers)) {
+      if (layer.diff_id === undefined || layer.path === "fallback" || layer.path === "preexisting") continue
+      assert.equal(fs.readFileSync(path.join(root, "graph", id, ".migration-diffid"), "utf8"), layer.diff_id, `layer ${id}`)
+    }
+  } finally {
+    spawnSync("bash", [path.join(infra, "stop.sh"), state])
+  }
+})

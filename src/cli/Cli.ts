@@ -164,7 +164,10 @@ const images = Argument.String("image").pipe(
 
 const exportCommand = Command.make(
   "export",
-  { graph, storageDriver, storageOpts, plugins, json, output, format, gzip, all, images },
+  { graph, storageDriver, storageOpts, plugins, json, output, format, gzip, all, images, force: Flag.Boolean("force").pipe(
+    Flag.withDescription("Replace an existing output, once the new one is complete"),
+    Flag.withDefault(false),
+  ) },
   (flags) =>
     runExport({
       ...commonConfig(flags),
@@ -173,6 +176,7 @@ const exportCommand = Command.make(
       gzip: flags.gzip,
       all: flags.all,
       images: flags.images,
+      force: flags.force,
     }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
@@ -200,7 +204,14 @@ export const runExport = (
     const driverName = yield* chooseDriver(config.root, Object.keys(drivers), config.driver)
     const driver = drivers[driverName]!(config.root, yield* parseStorageOpts({ ...config, jobs: 1 }))
     const started = performance.now()
-    const report = yield* exportImages({ ...config, driverName }).pipe(Effect.provide(driver))
+    const progress = new Progress()
+    const report = yield* exportImages({
+      ...config,
+      driverName,
+      onPlanned: (layers) => progress.plan(layers, 0),
+      onBytes: (bytes) => progress.addBytes(bytes),
+      onLayerDone: () => progress.layerDone(),
+    }).pipe(Effect.provide(driver), Effect.ensuring(Effect.sync(() => progress.stop())))
     const failed = report.images.filter((i) => i.status === "failed").length
     const exported = report.images.length - failed
     const code = failed > 0 || report.unresolved.length > 0 ? ExitCode.SomeFailed : ExitCode.Done

@@ -51,8 +51,8 @@ export class ArchiveTar {
   }
 
   /** A member whose content is the file `source` of `size` bytes. */
-  fileFrom(name: string, source: string, size: number): void {
-    this.writer.writeHeader(this.header(name, 0o100644, TypeFlag.Regular, size))
+  fileFrom(name: string, source: string, size: number, mode = 0o100644): void {
+    this.writer.writeHeader(this.header(name, mode, TypeFlag.Regular, size))
     const fd = fs.openSync(source, "r")
     try {
       const buffer = new Uint8Array(COPY)

@@ -46,6 +46,12 @@ export interface ExportOptions {
   /** With no image named: also untagged images that are no other image's parent. */
   readonly all: boolean
   readonly images: ReadonlyArray<string>
+  /** Replace an existing output (only once the new one is complete). */
+  readonly force?: boolean | undefined
+  /** Progress: the layers to write, then bytes as they are written and each layer done. */
+  readonly onPlanned?: ((layers: number) => void) | undefined
+  readonly onBytes?: ((bytes: number) => void) | undefined
+  readonly onLayerDone?: (() => void) | undefined
 }
 
 /** The export cannot start (exit 2): a bad output, an unreadable graph. */
@@ -95,8 +101,14 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
     if (options.gzip && options.format === "docker-archive") return yield* new ExportError({ detail: "--gzip is for the OCI formats (docker load reads uncompressed layers)" })
     const output = toStdout ? "-" : path.resolve(options.output)
     if (!toStdout) {
-      if (fs.existsSync(output)) return yield* new ExportError({ detail: `${output} already exists` })
-      const relative = path.relative(fs.realpathSync(root), path.resolve(fs.realpathSync(path.dirname(output)), path.basename(output)))
+      if (fs.existsSync(output) && options.force !== true) {
+        return yield* new ExportError({ detail: `${output} already exists (--force replaces it once the new one is complete)` })
+      }
+      const parent = yield* Effect.try({
+        try: () => fs.realpathSync(path.dirname(output)),
+        catch: (error) => new ExportError({ detail: `${path.dirname(output)}: ${errorMessage(error)}` }),
+      })
+      const relative = path.relative(fs.realpathSync(root), path.join(parent, path.basename(output)))
       if (!relative.startsWith("..") && !path.isAbsolute(relative)) {
         return yield* new ExportError({ detail: `${output} is inside the Docker root ${root}, which export only reads` })
       }
@@ -118,9 +130,20 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
     for (const missing of selection.unresolved) yield* Effect.logError(`${missing.argument}: ${missing.reason}`)
 
     const staging = toStdout
-      ? fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-export-"))
+      ? path.join(os.tmpdir(), `cas-migrator-export-${process.pid}-${randomBytes(6).toString("hex")}`)
       : `${output}.tmp-${randomBytes(6).toString("hex")}`
-    fs.mkdirSync(path.join(staging, "layers"), { recursive: true })
+    yield* Effect.try({
+      try: () => fs.mkdirSync(path.join(staging, "layers"), { recursive: true, mode: 0o700 }),
+      catch: (error) => new ExportError({ detail: `cannot write beside ${output}: ${errorMessage(error)}` }),
+    })
+    const planned = new Set<GraphId>()
+    for (const image of selection.images) {
+      for (let id: string = image.v1Id; id !== "" && !planned.has(id as GraphId) && planned.size < 1e6;) {
+        planned.add(id as GraphId)
+        id = parents.get(id as GraphId) ?? ""
+      }
+    }
+    options.onPlanned?.(planned.size)
 
     return yield* Effect.gen(function* () {
       const layers = new Map<GraphId, LayerTar>()
@@ -132,8 +155,9 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
           const failure = layerFailures.get(id)
           if (failure !== undefined) return yield* Effect.fail(failure)
           const made = yield* Effect.result(
-            writeLayerTar(root, id, parents.get(id) ?? "", path.join(staging, "layers", `${id}.tar`), path.join(staging, "layers")),
+            writeLayerTar(root, id, parents.get(id) ?? "", path.join(staging, "layers", `${id}.tar`), path.join(staging, "layers"), options.onBytes),
           )
+          options.onLayerDone?.()
           if (made._tag === "Failure") {
             layerFailures.set(id, made.failure.message)
             return yield* Effect.fail(made.failure.message)
@@ -197,7 +221,7 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
           } else {
             const layout = path.join(staging, "oci")
             await writeOciLayout(layout, ready, layers, options.gzip)
-            if (options.format === "oci") fs.renameSync(layout, output)
+            if (options.format === "oci") replaceWith(layout, output)
             else {
               const archive = path.join(staging, "archive.tar")
               tarDirectory(layout, archive)
@@ -221,10 +245,22 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
     }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(staging, { recursive: true, force: true }))))
   })
 
+/** Puts the finished `made` at `output`; an existing output (`--force`) goes only after. */
+const replaceWith = (made: string, output: string) => {
+  if (!fs.existsSync(output)) {
+    fs.renameSync(made, output)
+    return
+  }
+  const old = `${output}.old-${randomBytes(6).toString("hex")}`
+  fs.renameSync(output, old)
+  fs.renameSync(made, output)
+  fs.rmSync(old, { recursive: true, force: true })
+}
+
 /** Moves the finished file to `output`, or streams it to stdout. */
 const publishFile = async (file: string, output: string): Promise<void> => {
   if (output !== "-") {
-    fs.renameSync(file, output)
+    replaceWith(file, output)
     return
   }
   await pipeline(fs.createReadStream(file), process.stdout)

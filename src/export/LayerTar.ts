@@ -43,13 +43,14 @@ export interface LayerTar {
 let engine: Crc64Engine | undefined
 
 /** Appends to `file` (created) everything given to the returned function; `close` ends it. */
-const fileSink = (file: string) => {
+const fileSink = (file: string, onBytes: (bytes: number) => void) => {
   const fd = fs.openSync(file, "wx", 0o600)
   let written = 0
   return {
     write: (bytes: Uint8Array) => {
       for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
       written += bytes.length
+      onBytes(bytes.length)
     },
     get written() {
       return written
@@ -69,6 +70,7 @@ export const writeLayerTar = (
   parent: string,
   file: string,
   scratch: string,
+  onBytes: (bytes: number) => void = () => {},
 ): Effect.Effect<LayerTar, LayerTarError, StorageDriver> =>
   Effect.gen(function* () {
     const paths = graphPaths(root, id)
@@ -85,7 +87,7 @@ export const writeLayerTar = (
     const assemble = (tarDataPath: string) =>
       Effect.scoped(Effect.gen(function* () {
         const view = yield* Effect.mapError(driver.view(id), (error) => failed(error.message))
-        const sink = fileSink(file)
+        const sink = yield* Effect.try({ try: () => fileSink(file, onBytes), catch: (error) => new AssembleFailure("ReadError", `${file}: ${errorMessage(error)}`) })
         return yield* Effect.tryPromise({
           try: () => assembleLayer({ tarDataPath, root: new LayerRoot(view.root), engine: crc, onBytes: sink.write }),
           catch: (error) => (error instanceof AssembleFailure ? error : new AssembleFailure("ReadError", errorMessage(error))),
@@ -121,7 +123,7 @@ export const writeLayerTar = (
         if (parentId === undefined) return yield* failed(`parent ${JSON.stringify(parent)} is not a layer ID`)
         parentRoot = (yield* Effect.mapError(driver.view(parentId), (error) => failed(error.message))).root
       }
-      const sink = fileSink(file)
+      const sink = yield* Effect.try({ try: () => fileSink(file, onBytes), catch: (error) => failed(`${file}: ${errorMessage(error)}`) })
       const regenerated = yield* Effect.try({
         try: () =>
           regenerateLayer(
