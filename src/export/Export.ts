@@ -272,7 +272,8 @@ const writeDockerArchive = (file: string, root: string, images: ReadonlyArray<Re
   try {
     const tar = new ArchiveTar(fd)
     const written = new Set<string>()
-    const manifest: Array<string> = []
+    // Byte-identical v1 images are one image (one config): one entry, with all their tags, as docker save writes it.
+    const manifest = new Map<string, { tags: Array<string>; layers: ReadonlyArray<GraphId> }>()
     const repositories = new Map<string, Map<string, string>>()
     for (const image of images) {
       for (const id of image.chain) {
@@ -289,11 +290,11 @@ const writeDockerArchive = (file: string, root: string, images: ReadonlyArray<Re
         written.add(configName)
         tar.file(configName, image.config)
       }
-      const tags = image.references.filter((r) => r.kind === "tag").map((r) => r.key)
-      manifest.push(
-        `{"Config":${goQuote(configName)},"RepoTags":${tags.length === 0 ? "null" : `[${tags.map((t) => goQuote(t)).join(",")}]`},` +
-          `"Layers":[${image.chain.map((id) => goQuote(`${id}/layer.tar`)).join(",")}]}`,
-      )
+      const entry = manifest.get(configName) ?? { tags: [], layers: image.chain }
+      manifest.set(configName, entry)
+      for (const reference of image.references) {
+        if (reference.kind === "tag" && !entry.tags.includes(reference.key)) entry.tags.push(reference.key)
+      }
       for (const reference of image.references) {
         if (reference.kind !== "tag") continue
         const tags = repositories.get(reference.repository) ?? new Map<string, string>()
@@ -301,7 +302,15 @@ const writeDockerArchive = (file: string, root: string, images: ReadonlyArray<Re
         tags.set(reference.key.slice(reference.repository.length + 1), image.v1Id)
       }
     }
-    tar.file("manifest.json", `[${manifest.join(",")}]`)
+    tar.file(
+      "manifest.json",
+      `[${
+        [...manifest].map(([config, { tags, layers }]) =>
+          `{"Config":${goQuote(config)},"RepoTags":${tags.length === 0 ? "null" : `[${tags.map((t) => goQuote(t)).join(",")}]`},` +
+          `"Layers":[${layers.map((id) => goQuote(`${id}/layer.tar`)).join(",")}]}`
+        ).join(",")
+      }]`,
+    )
     if (repositories.size > 0) {
       const text = `{${[...repositories].map(([name, tags]) =>
         `${goQuote(name)}:{${[...tags].map(([tag, id]) => `${goQuote(tag)}:${goQuote(id)}`).join(",")}}`
