@@ -14,7 +14,7 @@ import { test } from "node:test"
 import process from "node:process"
 import type { GraphId } from "../src/Ids.ts"
 import { type LegacyReference, selectImages } from "../src/export/ImageSelection.ts"
-import { changedPaths, cliCommand, extractGolden, isRoot, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
+import { changedPaths, cliCommand, extractGolden, isRoot, makeGraph, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the golden holds device nodes, uid 3000000 files and trusted.* xattrs"
 if (!isRoot) console.warn(`\n*** export tests NOT RUN: ${NEEDS_ROOT} ***\n`)
@@ -315,5 +315,59 @@ test("podman load of the docker-archive keeps every image ID, and names short ta
       const name = reference.includes("/") && /[.:]/.test(first) ? reference : `localhost/${reference}`
       assert.ok(listed.includes(`${image.imageId} ${name}`), `${name} ${image.imageId} not in ${listed.join("; ")}`)
     }
+  }
+})
+
+test("every golden driver exported, then docker load on a fresh overlay2 root (loop-mounted ext4): migrate's IDs and tags, docker save's diffIDs; a busybox graph's image runs", { skip: DOCKER_SKIP }, () => {
+  const base = tempDir("export-overlay2")
+  const image = path.join(base, "fs.img")
+  const data = path.join(base, "data")
+  fs.mkdirSync(data)
+  sh(`truncate -s 1G "$1" && mkfs.ext4 -q -F "$1" && mount -o loop "$1" "$2"`, image, data)
+  const infra = path.join(repo, "scripts/infra/dockerd")
+  const state = path.join(base, "state")
+  try {
+    const host = sh(`bash "$1/start.sh" "$2" "$3" overlay2`, infra, state, data).trim()
+    const docker = (...args: Array<string>) => {
+      const result = spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
+      assert.equal(result.status, 0, `docker ${args.join(" ")}: ${result.stderr}`)
+      return result.stdout
+    }
+    for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
+      const root = extractGolden(driver)
+      const want = (JSON.parse(fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8")) as {
+        migration_v1_images: Record<string, string>
+      }).migration_v1_images
+      const archive = path.join(base, `${driver}.tar`)
+      const report = JSON.parse(runCli(["export", "--graph", root, "--output", archive, "--json"]).stdout) as Report
+      docker("load", "-i", archive)
+      const listed = docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").trim().split("\n")
+      for (const exported of report.images.filter((i) => i.status === "exported")) {
+        assert.equal(exported.imageId, want[exported.v1Id], `${driver}: image ID of ${exported.v1Id}`)
+        for (const reference of exported.references.filter((r) => !r.includes("@"))) {
+          assert.ok(listed.includes(`${reference} ${exported.imageId}`), `${driver}: ${reference} not listed with ${exported.imageId}`)
+        }
+      }
+      // docker save of a loaded image: its layers hash to the diffIDs of its config.
+      const one = report.images.find((i) => i.status === "exported")!
+      const saved = path.join(base, `${driver}-saved.tar`)
+      docker("save", "-o", saved, one.imageId!)
+      const dir = untar(saved)
+      const [entry] = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Array<{ Config: string; Layers: Array<string> }>
+      const config = JSON.parse(fs.readFileSync(path.join(dir, entry!.Config), "utf8")) as { rootfs: { diff_ids: Array<string> } }
+      assert.deepEqual(entry!.Layers.map((l) => `sha256:${sha(fs.readFileSync(path.join(dir, l)))}`), config.rootfs.diff_ids, `${driver}: docker save`)
+      docker("rmi", "-f", ...new Set(report.images.filter((i) => i.status === "exported").map((i) => i.imageId!)))
+    }
+    const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((file) => fs.existsSync(file))
+    assert.ok(busybox !== undefined, "busybox-static is installed with docker.io")
+    const runnable = path.join(base, "runnable", "docker")
+    makeGraph(runnable, "vfs", ["--size", "2MiB", "--layers", "2", "--busybox", busybox])
+    const archive = path.join(base, "runnable.tar")
+    assert.equal(runCli(["export", "--graph", runnable, "--output", archive]).code, 0)
+    docker("load", "-i", archive)
+    assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
+  } finally {
+    spawnSync("bash", [path.join(infra, "stop.sh"), state])
+    spawnSync("umount", [data])
   }
 })
