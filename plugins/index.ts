@@ -9,6 +9,7 @@ import * as aufs from "./aufs.ts"
 import * as btrfs from "./btrfs.ts"
 import * as devicemapper from "./devicemapper.ts"
 import * as overlay from "./overlay.ts"
+import * as overlay2 from "./overlay2.ts"
 import * as vfs from "./vfs.ts"
 import * as zfs from "./zfs.ts"
 
@@ -29,3 +30,6 @@ export const builtinDrivers: Readonly<Record<string, DriverPlugin>> = {
   devicemapper: devicemapper.layer,
   vfs: vfs.layer,
 }
+
+/** Drivers of Docker 1.10+ stores, by the name in `image/<name>/` (for `verify`): the legacy ones and overlay2. */
+export const storeDrivers: Readonly<Record<string, DriverPlugin>> = { ...builtinDrivers, overlay2: overlay2.layer }

@@ -12,7 +12,8 @@ import * as path from "node:path"
 import process from "node:process"
 import { Console, Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import { builtinDrivers } from "../../plugins/index.ts"
+import * as fs from "node:fs/promises"
+import { builtinDrivers, storeDrivers } from "../../plugins/index.ts"
 import { checksums, type ChecksumsReport } from "../Checksums.ts"
 import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
 import { guardRoot } from "../DaemonGuard.ts"
@@ -22,6 +23,7 @@ import { runConformance } from "../../test/conformance/StorageDriverConformance.
 import { migrate } from "../Migrate.ts"
 import { EXPORT_FORMATS, type ExportOptions, exportImages } from "../export/Export.ts"
 import { Progress } from "../Progress.ts"
+import { verifyStore } from "../verify/Verify.ts"
 import * as StderrLogger from "./StderrLogger.ts"
 
 /** The exit codes of every command. */
@@ -185,10 +187,93 @@ const exportCommand = Command.make(
   ),
 )
 
+const quick = Flag.Boolean("quick").pipe(
+  Flag.withDescription("Check metadata only: do not rebuild and hash each layer's data"),
+  Flag.withDefault(false),
+)
+
+const verifyCommand = Command.make(
+  "verify",
+  { graph, storageDriver, storageOpts, plugins, json, quick },
+  (flags) => runVerify({ ...commonConfig(flags), quick: flags.quick }).pipe(Effect.flatMap(exitWith)),
+).pipe(
+  Command.withDescription(
+    "Check a Docker 1.10+ store offline (ours or any daemon's): image configs hash to their IDs, layers agree with " +
+      "their chain IDs, parents and tar-split, each layer's data hashes to its diffID (not with --quick), tags and " +
+      "containers resolve. Read-only. Exit 0 when sound, 1 with every problem listed.",
+  ),
+)
+
+/** Runs `verify`; exit 0 when the store is sound, 1 when not. */
+export const runVerify = (config: Omit<ChecksumsConfig, "jobs"> & { readonly quick: boolean }): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    yield* checkRoot(config.root)
+    const drivers = yield* driversWith(storeDrivers, config.plugins)
+    const stores = yield* Effect.promise(() =>
+      fs.readdir(path.join(config.root, "image"), { withFileTypes: true }).then((entries) => entries.filter((e) => e.isDirectory()).map((e) => e.name), () => [])
+    )
+    const driverName = config.driver ?? (stores.length === 1 ? stores[0]! : undefined)
+    if (driverName === undefined) {
+      return yield* new RootError({
+        root: config.root,
+        reason: stores.length === 0 ? "NoDriver" : "AmbiguousDriver",
+        detail: stores.length === 0 ? "no store in image/ (nothing migrated?)" : `several stores in image/ (${stores.join(", ")}); choose one with --storage-driver`,
+      })
+    }
+    const plugin = drivers[driverName]
+    if (plugin === undefined) {
+      return yield* new RootError({ root: config.root, reason: "UnknownDriver", detail: `no reader for the ${driverName} driver's layers` })
+    }
+    const progress = new Progress()
+    const started = performance.now()
+    const report = yield* verifyStore({ root: config.root, driverName, quick: config.quick, onLayerHashed: (n) => progress.addBytes(n) }).pipe(
+      Effect.provide(plugin(config.root, yield* parseStorageOpts({ ...config, jobs: 1 }))),
+      Effect.ensuring(Effect.sync(() => progress.stop())),
+    )
+    const code = report.problems.length === 0 ? ExitCode.Done : ExitCode.SomeFailed
+    const seconds = (performance.now() - started) / 1000
+    for (const p of report.problems) yield* Effect.logError(`${p.kind} ${p.item}: ${p.file}: ${p.problem}`)
+    if (config.json) {
+      yield* Console.log(JSON.stringify({
+        command: "verify",
+        root: config.root,
+        driver: driverName,
+        exitCode: code,
+        sound: code === ExitCode.Done,
+        summary: {
+          images: report.images,
+          layers: report.layers,
+          layersHashed: report.layersHashed,
+          mounts: report.mounts,
+          references: report.references,
+          containers: report.containers,
+          problems: report.problems.length,
+          seconds: Number(seconds.toFixed(3)),
+        },
+        problems: report.problems,
+      }, null, 2))
+    } else {
+      yield* Effect.sync(() =>
+        void process.stderr.write(
+          `verify ${driverName}: ${report.problems.length === 0 ? "sound" : `${report.problems.length} problems`} ` +
+            `(${report.images} images, ${report.layers} layers${config.quick ? "" : `, ${report.layersHashed} hashed`}, ` +
+            `${report.references} references, ${report.containers} containers) in ${seconds.toFixed(2)} s\n`,
+        )
+      )
+    }
+    return code
+  }).pipe(
+    Effect.catchTags({
+      RootError: failWithSummary("verify", config, ExitCode.Unusable),
+      DriverError: failWithSummary("verify", config, ExitCode.Unusable),
+      PluginError: failWithSummary("verify", config, ExitCode.Unusable),
+    }),
+  )
+
 /** The root command. */
 export const cli = Command.make("cas-migrator").pipe(
   Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
-  Command.withSubcommands([checksumsCommand, migrateCommand, exportCommand, pluginTestCommand]),
+  Command.withSubcommands([checksumsCommand, migrateCommand, exportCommand, verifyCommand, pluginTestCommand]),
 )
 
 /** Runs `export` and prints its results; returns the exit code. */
