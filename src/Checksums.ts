@@ -13,9 +13,11 @@ import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/Regu
 import { isWriteError } from "./platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
-import { clearTemporaries, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
+import * as path from "node:path"
+import { clearTemporaries, HelperFileError, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
 import { diffIdFromHex, type GraphId, parseGraphId } from "./Ids.ts"
-import { graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
+import { errorText, graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
+import { JOURNAL, record } from "./rollback/Journal.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 
 /** Neither tar-split nor regenerating the tar gave the layer's diffID. */
@@ -119,6 +121,7 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     )
     if (outcome.ok) {
       const diffId = diffIdFromHex(outcome.sha256)
+      yield* journalHelpers(options.root, id)
       yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
       yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
       return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
@@ -127,6 +130,7 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     yield* Effect.logWarning(`could not get checksum for ${id} with tar-split: ${fallbackReason}. Attempting fallback.`)
     const regenerated = yield* regenerate(options, id, parent, fallbackReason)
     const diffId = diffIdFromHex(regenerated.sha256)
+    yield* journalHelpers(options.root, id)
     yield* writeHelperFiles(id, paths, { diffId, size: regenerated.size, tarData: { kind: "written" } })
     yield* Effect.logInfo(`calculated checksum for layer ${id} by regenerating its tar: ${diffId}`)
     return {
@@ -186,6 +190,13 @@ const regenerate = (options: ChecksumsOptions, id: GraphId, parent: string, tarS
     if (!result.ok) return yield* failed("RegenerateFailed", result.detail)
     return result
   }).pipe(Effect.tapError(() => Effect.promise(() => fs.rm(temporaryTarData(graphPaths(options.root, id)), { force: true }))))
+
+/** Records, before they are written, that the layer's helper files are ours (`rollback --checksums` removes them). */
+const journalHelpers = (root: string, id: GraphId) =>
+  Effect.try({
+    try: () => record(root, { op: "helpers", layer: id }),
+    catch: (error) => new HelperFileError({ layer: id, path: path.join(root, JOURNAL), detail: errorText(error) }),
+  })
 
 /** A layer with `.migration-diffid` is done (Docker's check is this `lstat`); its values are reported as found. */
 const readExisting = async (paths: ReturnType<typeof graphPaths>) => {

@@ -12,6 +12,7 @@ import * as path from "node:path"
 import process from "node:process"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import { recordIfNew } from "./rollback/Journal.ts"
 import { processAlive } from "./platform/Processes.ts"
 import { Effect, Schema } from "effect"
 
@@ -85,6 +86,7 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
     yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
+          recordIfNew(root, "image", "directory")
           await fs.mkdir(dir, { recursive: true, mode: 0o700 })
           for (let attempt = 0; attempt < 2; attempt++) {
             try {

@@ -31,6 +31,8 @@ import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
 import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
+import { record, recordIfNew } from "./rollback/Journal.ts"
+import { createHash } from "node:crypto"
 
 /** Marker and legacy file names at the Docker root. */
 export const MIGRATION_IMAGES = ".migration-v1-images.json"
@@ -141,6 +143,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
 
     if (!(yield* run("graph", () => exists(path.join(root, "graph"))))) return empty
     yield* run("image store", async () => {
+      recordIfNew(root, path.join("image", options.driverName), "directory")
       await openImageStore(storeRoot)
       const repositories = path.join(storeRoot, REPOSITORIES_JSON)
       if (!(await exists(repositories))) await writeFileAtomic(repositories, encodeRepositories(new Map()), 0o600)
@@ -189,6 +192,7 @@ const migrateTail = async (
   let containers: Array<ContainerReport> = []
   let step = MIGRATION_IMAGES
   try {
+    recordIfNew(root, MIGRATION_IMAGES, "file")
     await writeFileIfChanged(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600)
     step = "containers"
     const migrated = await migrateContainers(root, storeRoot, mappings, driverHas)
@@ -432,6 +436,7 @@ const migrateContainers = async (
       }
       mount = true
     }
+    record(root, { op: "container", id, sha256: createHash("sha256").update(config).digest("hex") })
     await writeFileAtomic(v2, config, 0o600)
     reports.push({ id, status: "migrated", imageId, mount, ...(warning === undefined ? {} : { warning }) })
   }
@@ -502,6 +507,7 @@ const migrateTags = async (
     }
   }
   await writeFileAtomic(file, encodeRepositories(repositories), 0o600)
+  recordIfNew(root, MIGRATION_TAGS, "file")
   await writeFileAtomic(path.join(root, MIGRATION_TAGS), "", 0o644)
   return reports
 }

@@ -27,7 +27,7 @@ const outputs = (root: string) => {
       if (name.startsWith(".tmp-") || name.endsWith(".tmp") || key.startsWith("image/overlay/layerdb/tmp/") || key.startsWith("image/vfs/layerdb/tmp/")) {
         temporaries.push(key)
       }
-      if (name === ".cas-migrator.lock") continue
+      if (name === ".cas-migrator.lock" || name === ".cas-migrator-journal") continue // the journal may repeat what killed runs began
       const stat = fs.lstatSync(full)
       if (key.startsWith("vfs") || key.startsWith("overlay")) continue // layer data: read only
       if (stat.isDirectory()) walk(full, key)

@@ -16,7 +16,8 @@ import * as fs from "node:fs/promises"
 import { builtinDrivers, storeDrivers } from "../../plugins/index.ts"
 import { checksums, type ChecksumsReport } from "../Checksums.ts"
 import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
-import { guardRoot } from "../DaemonGuard.ts"
+import { findDaemon, guardRoot, RootInUseError } from "../DaemonGuard.ts"
+import { rollback, RollbackError } from "../rollback/Rollback.ts"
 import { HashPool } from "../HashPool.ts"
 import { driversWith } from "../PluginLoader.ts"
 import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
@@ -270,10 +271,80 @@ export const runVerify = (config: Omit<ChecksumsConfig, "jobs"> & { readonly qui
     }),
   )
 
+const rollbackChecksums = Flag.Boolean("checksums").pipe(
+  Flag.withDescription("Also remove the helper files (.migration-*) that checksums or migrate wrote"),
+  Flag.withDefault(false),
+)
+const rollbackForce = Flag.Boolean("force").pipe(
+  Flag.withDescription("Roll back even though a newer daemon added or changed things since migrate (they are listed)"),
+  Flag.withDefault(false),
+)
+
+const rollbackCommand = Command.make(
+  "rollback",
+  { graph, json, checksums: rollbackChecksums, force: rollbackForce },
+  (flags) =>
+    runRollback({ root: path.resolve(flags.graph), json: flags.json, checksums: flags.checksums, force: flags.force }).pipe(
+      Effect.flatMap(exitWith),
+    ),
+).pipe(
+  Command.withDescription(
+    "Take the root back to its state before migrate (and with --checksums before checksums): remove exactly what they " +
+      "created, as their journal records it; never layer data. Refuses when a newer daemon changed things since, unless --force.",
+  ),
+)
+
+/** Runs `rollback`: 0 done (or nothing to do), 1 refused (changes since migrate), 2 unusable. */
+export const runRollback = (config: { readonly root: string; readonly json: boolean; readonly checksums: boolean; readonly force: boolean }) =>
+  Effect.gen(function* () {
+    yield* checkRoot(config.root)
+    const daemon = yield* Effect.promise(() => findDaemon(config.root))
+    if (daemon !== undefined && !config.force) {
+      return yield* new RootInUseError({ root: config.root, reason: "DaemonRunning", detail: `${daemon}; stop it first` })
+    }
+    const report = yield* Effect.tryPromise({
+      try: () => rollback(config.root, config),
+      catch: (error) => (error instanceof RollbackError ? error : new RollbackError({ detail: String(error) })),
+    })
+    for (const change of report.sinceMigrate) {
+      yield* (report.refused ? Effect.logError : Effect.logWarning)(`${change.kind} ${change.item}: ${change.detail}`)
+    }
+    const code = report.refused ? ExitCode.SomeFailed : ExitCode.Done
+    if (report.refused) yield* Effect.logError(`rollback refused: ${report.sinceMigrate.length} changes since migrate (listed); --force rolls back anyway`)
+    if (config.json) {
+      yield* Console.log(JSON.stringify({
+        command: "rollback",
+        root: config.root,
+        exitCode: code,
+        refused: report.refused,
+        nothingToDo: report.nothingToDo,
+        removed: report.removed,
+        sinceMigrate: report.sinceMigrate,
+      }, null, 2))
+    } else {
+      yield* Effect.sync(() =>
+        void process.stderr.write(
+          report.nothingToDo
+            ? "rollback: nothing to roll back (no journal)\n"
+            : report.refused
+            ? `rollback: refused, ${report.sinceMigrate.length} changes since migrate\n`
+            : `rollback: removed ${report.removed.length} paths${report.sinceMigrate.length > 0 ? `; the old daemon will not see ${report.sinceMigrate.length} changes made since` : ""}\n`,
+        )
+      )
+    }
+    return code
+  }).pipe(
+    Effect.catchTags({
+      RootError: failWithSummary("rollback", config, ExitCode.Unusable),
+      RootInUseError: failWithSummary("rollback", config, ExitCode.Unusable),
+      RollbackError: failWithSummary("rollback", config, ExitCode.Unusable),
+    }),
+  )
+
 /** The root command. */
 export const cli = Command.make("cas-migrator").pipe(
   Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
-  Command.withSubcommands([checksumsCommand, migrateCommand, exportCommand, verifyCommand, pluginTestCommand]),
+  Command.withSubcommands([checksumsCommand, migrateCommand, exportCommand, verifyCommand, rollbackCommand, pluginTestCommand]),
 )
 
 /** Runs `export` and prints its results; returns the exit code. */

@@ -1,0 +1,145 @@
+/**
+ * `rollback`: takes the root back to its state before `migrate` (and, with
+ * `checksums`, before `checksums`) by removing exactly what the journal says
+ * they created: the new store, the markers, the `config.v2.json` files
+ * written for containers, the helper files. Never layer data, never anything
+ * else.
+ *
+ * What a newer daemon did since (images in the store that `migrate` did not
+ * make, containers it created, `config.v2.json` files it rewrote) is listed
+ * and refused unless `force`; with `force` the same things are removed (only
+ * ours) and the report says what the old daemon will not see. Idempotent and
+ * resumable: every removal tolerates what is already gone, and the journal
+ * goes last.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Schema } from "effect"
+import { MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA } from "../LegacyGraph.ts"
+import { CONFIG_V2, CONTAINERS_DIR, MIGRATION_IMAGES } from "../Migrate.ts"
+import { JOURNAL, type JournalEntry, readJournal } from "./Journal.ts"
+
+/** What a newer daemon did since `migrate`, found by `rollback`. */
+export interface SinceMigrate {
+  readonly kind: "image" | "container" | "config"
+  readonly item: string
+  readonly detail: string
+}
+
+export interface RollbackReport {
+  /** Paths removed (relative to the root). */
+  readonly removed: ReadonlyArray<string>
+  readonly sinceMigrate: ReadonlyArray<SinceMigrate>
+  /** True when it refused (changes since `migrate`, no `force`): nothing was removed. */
+  readonly refused: boolean
+  /** No journal: nothing of ours is there. */
+  readonly nothingToDo: boolean
+}
+
+/** The journal cannot be read, or a removal failed. */
+export class RollbackError extends Schema.TaggedError<RollbackError>()("RollbackError", {
+  detail: Schema.String,
+}) {
+  override get message(): string {
+    return `Cannot roll back: ${this.detail}`
+  }
+}
+
+const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+const list = (dir: string) => {
+  try {
+    return fs.readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
+/** What a newer daemon added or changed in what `migrate` made. */
+const changesSince = (root: string, entries: ReadonlyArray<JournalEntry>): Array<SinceMigrate> => {
+  const found: Array<SinceMigrate> = []
+  let migratedImages = new Set<string>()
+  try {
+    migratedImages = new Set(Object.values(JSON.parse(fs.readFileSync(path.join(root, MIGRATION_IMAGES), "utf8")) as Record<string, string>))
+  } catch {
+    // no marker: every image in a store we made is counted below
+  }
+  for (const entry of entries) {
+    if (entry.op !== "created" || entry.kind !== "directory" || !/^image\/[^/]+$/.test(entry.path)) continue
+    const content = path.join(root, entry.path, "imagedb", "content", "sha256")
+    for (const hex of list(content)) {
+      if (!migratedImages.has(`sha256:${hex}`)) found.push({ kind: "image", item: `sha256:${hex}`, detail: `in ${entry.path}, made since migrate` })
+    }
+  }
+  const ours = new Map<string, string>()
+  for (const entry of entries) if (entry.op === "container") ours.set(entry.id, entry.sha256)
+  for (const id of list(path.join(root, CONTAINERS_DIR))) {
+    const v2 = path.join(root, CONTAINERS_DIR, id, CONFIG_V2)
+    if (!fs.existsSync(v2)) continue
+    const written = ours.get(id)
+    const hadLegacy = fs.existsSync(path.join(root, CONTAINERS_DIR, id, "config.json"))
+    if (written === undefined) {
+      if (!hadLegacy) found.push({ kind: "container", item: id, detail: "created since migrate: the old daemon will not see it" })
+      continue
+    }
+    if (sha256Hex(fs.readFileSync(v2)) !== written) {
+      found.push({ kind: "config", item: id, detail: `${CONFIG_V2} changed since migrate (the old daemon reads its config.json, which has not changed)` })
+    }
+  }
+  return found
+}
+
+/** Rolls back what the journal records; `checksums` also removes helper files. */
+export const rollback = async (root: string, options: { readonly checksums: boolean; readonly force: boolean }): Promise<RollbackReport> => {
+  let entries: Array<JournalEntry>
+  try {
+    entries = await readJournal(root)
+  } catch (error) {
+    throw new RollbackError({ detail: error instanceof Error ? error.message : String(error) })
+  }
+  if (entries.length === 0) return { removed: [], sinceMigrate: [], refused: false, nothingToDo: true }
+  const sinceMigrate = changesSince(root, entries)
+  if (sinceMigrate.length > 0 && !options.force) return { removed: [], sinceMigrate, refused: true, nothingToDo: false }
+
+  const removed: Array<string> = []
+  const remove = (relative: string, recursive = false) => {
+    const full = path.join(root, relative)
+    try {
+      fs.lstatSync(full)
+    } catch {
+      return // already gone (an earlier, interrupted rollback)
+    }
+    try {
+      fs.rmSync(full, { recursive, force: true })
+    } catch (error) {
+      throw new RollbackError({ detail: `${full}: ${error instanceof Error ? error.message : String(error)}` })
+    }
+    removed.push(relative)
+  }
+  // Newest first, so a crash leaves a state the next rollback finishes.
+  for (const entry of [...entries].reverse()) {
+    if (entry.op === "container") remove(path.join(CONTAINERS_DIR, entry.id, CONFIG_V2))
+    else if (entry.op === "created" && entry.kind === "file") remove(entry.path)
+    else if (entry.op === "created" && entry.path !== "image") remove(entry.path, true)
+    else if (entry.op === "helpers" && options.checksums) {
+      // `.migration-diffid` first: without it the layer counts as not done.
+      for (const name of [MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA]) remove(path.join("graph", entry.layer, name))
+    }
+  }
+  // `image/` itself, if we made it, once only our lock could be left in it.
+  if (entries.some((e) => e.op === "created" && e.path === "image")) {
+    const left = list(path.join(root, "image")).filter((name) => name !== ".cas-migrator.lock")
+    if (left.length === 0) remove("image", true)
+  }
+  // The journal goes last; kept (with only helper entries) when helper files stay.
+  const keep = options.checksums ? [] : entries.filter((e) => e.op === "helpers")
+  const journal = path.join(root, JOURNAL)
+  if (keep.length === 0) fs.rmSync(journal, { force: true })
+  else {
+    fs.writeFileSync(`${journal}.tmp`, keep.map((e) => `${JSON.stringify(e)}\n`).join(""), { mode: 0o600 })
+    fs.renameSync(`${journal}.tmp`, journal)
+  }
+  return { removed, sinceMigrate, refused: false, nothingToDo: false }
+}
