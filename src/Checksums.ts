@@ -73,6 +73,12 @@ export interface ChecksumsOptions {
   readonly skip?: ReadonlySet<string> | undefined
   readonly onPlanned?: ((layers: number, estimatedBytes: number) => void) | undefined
   readonly onLayerDone?: ((report: LayerReport) => void) | undefined
+  /**
+   * Compute everything, write nothing into the root (`plan --deep`): no helper
+   * files, no journal; a regenerated layer's tar-split goes to this directory
+   * outside the root and is removed.
+   */
+  readonly dryRun?: { readonly scratch: string } | undefined
 }
 
 /** Runs the pass over every layer under `options.root`. */
@@ -114,15 +120,17 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     // The root's structure is the admin's: a symlinked layer directory is followed, as Docker did, and said.
     if (target !== undefined) yield* Effect.logInfo(`graph/${id} is a symlink to ${target}: followed, as Docker did`)
     const parent = yield* readParent(options.root, id) // Docker read it first: a bad JSON fails the layer.
-    yield* clearTemporaries(id, paths)
+    if (options.dryRun === undefined) yield* clearTemporaries(id, paths)
     const driver = yield* StorageDriver
     const outcome = yield* Effect.scoped(
       Effect.flatMap(driver.view(id), (view) => Effect.promise(() => options.pool.hash(paths.tarData, view.root))),
     )
     if (outcome.ok) {
       const diffId = diffIdFromHex(outcome.sha256)
-      yield* journalHelpers(options.root, id)
-      yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
+      if (options.dryRun === undefined) {
+        yield* journalHelpers(options.root, id)
+        yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
+      }
       yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
       return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
     }
@@ -130,8 +138,10 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     yield* Effect.logWarning(`could not get checksum for ${id} with tar-split: ${fallbackReason}. Attempting fallback.`)
     const regenerated = yield* regenerate(options, id, parent, fallbackReason)
     const diffId = diffIdFromHex(regenerated.sha256)
-    yield* journalHelpers(options.root, id)
-    yield* writeHelperFiles(id, paths, { diffId, size: regenerated.size, tarData: { kind: "written" } })
+    if (options.dryRun === undefined) {
+      yield* journalHelpers(options.root, id)
+      yield* writeHelperFiles(id, paths, { diffId, size: regenerated.size, tarData: { kind: "written" } })
+    } else yield* Effect.promise(() => fs.rm(dryTarData(options.dryRun!.scratch, id), { force: true }))
     yield* Effect.logInfo(`calculated checksum for layer ${id} by regenerating its tar: ${diffId}`)
     return {
       id,
@@ -183,13 +193,20 @@ const regenerate = (options: ChecksumsOptions, id: GraphId, parent: string, tarS
           root: view.root,
           parentRoot,
           layerFiles: driver.layerFiles,
-          tarDataOut: temporaryTarData(paths),
+          tarDataOut: options.dryRun === undefined ? temporaryTarData(paths) : dryTarData(options.dryRun.scratch, id),
         })
       )
     }))
     if (!result.ok) return yield* failed("RegenerateFailed", result.detail)
     return result
-  }).pipe(Effect.tapError(() => Effect.promise(() => fs.rm(temporaryTarData(graphPaths(options.root, id)), { force: true }))))
+  }).pipe(Effect.tapError(() =>
+    Effect.promise(() =>
+      fs.rm(options.dryRun === undefined ? temporaryTarData(graphPaths(options.root, id)) : dryTarData(options.dryRun.scratch, id), { force: true })
+    )
+  ))
+
+/** Where a dry run's regenerated tar-split goes. */
+const dryTarData = (scratch: string, id: GraphId) => path.join(scratch, `${id}.tar-split.gz`)
 
 /** Records, before they are written, that the layer's helper files are ours (`rollback --checksums` removes them). */
 const journalHelpers = (root: string, id: GraphId) =>

@@ -238,7 +238,7 @@ const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> 
 }
 
 /** `.migration-v1-images.json` of an earlier run (v1 ID -> image ID). */
-const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
+export const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
   let text: string
   try {
     text = await readText(path.join(root, MIGRATION_IMAGES), SMALL_FILE_LIMIT.repositories)

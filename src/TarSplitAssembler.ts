@@ -73,6 +73,11 @@ export interface AssembleOptions {
   readonly offloadNow?: (() => boolean) | undefined
   /** Called now and then with the number of tar bytes hashed since the last call. */
   readonly onProgress?: ((bytes: number) => void) | undefined
+  /**
+   * Check without reading file contents (`plan`): the metadata decodes, every
+   * file it names is in the layer, regular and inside it; no hash, no CRC.
+   */
+  readonly metadataOnly?: boolean | undefined
   /** Given every byte of the tar stream, in order, as it is hashed (`export` writes them); the array is reused after the call. */
   readonly onBytes?: ((bytes: Uint8Array) => void) | undefined
 }
@@ -176,7 +181,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
       throw pathFailure(error)
     }
     try {
-      readFile(entry, handle)
+      if (options.metadataOnly !== true) readFile(entry, handle)
     } finally {
       handle.close()
     }

@@ -25,6 +25,7 @@ import { migrate } from "../Migrate.ts"
 import { EXPORT_FORMATS, type ExportOptions, exportImages } from "../export/Export.ts"
 import { Progress } from "../Progress.ts"
 import { verifyStore } from "../verify/Verify.ts"
+import { plan } from "../plan/Plan.ts"
 import * as StderrLogger from "./StderrLogger.ts"
 
 /** The exit codes of every command. */
@@ -341,10 +342,108 @@ export const runRollback = (config: { readonly root: string; readonly json: bool
     }),
   )
 
+const deep = Flag.Boolean("deep").pipe(
+  Flag.withDescription("Also hash every layer (the whole checksums work, nothing written): every fallback and image ID known"),
+  Flag.withDefault(false),
+)
+
+const planCommand = Command.make(
+  "plan",
+  { graph, storageDriver, storageOpts, plugins, jobs, json, deep },
+  (flags) =>
+    runPlan({ ...commonConfig(flags), jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()), deep: flags.deep }).pipe(
+      Effect.flatMap(exitWith),
+    ),
+).pipe(
+  Command.withDescription(
+    "Say what migrate would do, item by item, and how long it would take, writing nothing (safe beside a running old " +
+      "daemon): layer paths, images, containers, tags, the space needed and free. Exit 0 when migrate would complete " +
+      "with no failure, 1 when some items would fail (listed), 2 for an unusable root.",
+  ),
+)
+
+/** Runs `plan`; 0 when migrate would complete with no failure, 1 when items would fail. */
+export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): Effect.Effect<number> =>
+  Effect.gen(function* () {
+    if (yield* badJobs("plan", config.jobs)) return ExitCode.Unusable
+    const { driverName, options, driver } = yield* prepare({ ...config, json: true })
+    const scratch = path.join(os.tmpdir(), `cas-migrator-plan-${process.pid}`)
+    yield* Effect.promise(() => fs.mkdir(scratch, { recursive: true, mode: 0o700 }))
+    const report = yield* plan({
+      root: config.root,
+      driverName,
+      deep: config.deep,
+      jobs: config.jobs,
+      checksumsOptions: { ...options, dryRun: { scratch } },
+    }).pipe(
+      Effect.provide(driver),
+      Effect.ensuring(Effect.promise(() => fs.rm(scratch, { recursive: true, force: true }))),
+    )
+    const failedLayers = report.layers.filter((l) => l.path === "failed")
+    const failedImages = report.images.filter((i) => i.status === "failed")
+    const code = failedLayers.length > 0 || failedImages.length > 0 || report.fatal !== undefined ? ExitCode.SomeFailed : ExitCode.Done
+    if (report.daemon !== undefined) yield* Effect.logWarning(`${report.daemon}: migrate will refuse until it is stopped`)
+    for (const link of report.symlinks) yield* Effect.logInfo(`${link} is a symlink: followed, as Docker did`)
+    const summary = {
+      layers: report.layers.length,
+      tarsplit: report.layers.filter((l) => l.path === "tarsplit").length,
+      fallback: report.layers.filter((l) => l.path === "fallback").length,
+      preexisting: report.layers.filter((l) => l.path === "preexisting").length,
+      failedLayers: failedLayers.length,
+      images: report.images.filter((i) => i.status !== "failed").length,
+      failedImages: failedImages.length,
+      containers: report.containers.filter((c) => c.status === "migrated").length,
+      tags: report.tags.filter((t) => t.status === "added").length,
+      skippedTags: report.tags.filter((t) => t.status === "skipped").length,
+      bytesToHash: report.bytesToHash,
+      storeBytes: report.storeBytes,
+      freeBytes: report.freeBytes,
+      hashMBPerSecondPerCore: Number((report.hashBytesPerSecond / 1e6).toFixed(0)),
+      estimatedSeconds: Number(report.estimatedSeconds.toFixed(1)),
+    }
+    if (config.json) {
+      yield* Console.log(JSON.stringify({
+        command: "plan",
+        root: config.root,
+        driver: driverName,
+        deep: config.deep,
+        exitCode: code,
+        fatal: report.fatal ?? null,
+        daemon: report.daemon ?? null,
+        symlinks: report.symlinks,
+        summary,
+        layers: report.layers,
+        images: report.images,
+        containers: report.containers,
+        tags: report.tags,
+      }, null, 2))
+    } else {
+      const lines = [
+        `plan for ${config.root} (${driverName}):`,
+        `  layers: ${summary.tarsplit} tar-split, ${summary.fallback} regenerated, ${summary.preexisting} already done, ${summary.failedLayers} failing`,
+        `  images: ${summary.images} migrated, ${summary.failedImages} failing; containers: ${summary.containers}; tags: ${summary.tags} (${summary.skippedTags} skipped)`,
+        `  to hash: ${(summary.bytesToHash / 1e6).toFixed(0)} MB, about ${summary.estimatedSeconds} s; new store: ${(summary.storeBytes / 1e6).toFixed(1)} MB, free: ${(summary.freeBytes / 1e9).toFixed(1)} GB`,
+        ...failedLayers.map((l) => `  layer ${l.id} would fail: ${"reason" in l ? l.reason : ""}`),
+        ...failedImages.map((i) => `  image ${i.id} would fail: ${"reason" in i ? i.reason : ""}`),
+        ...(report.fatal === undefined ? [] : [`  migrate would stop: ${report.fatal}`]),
+        ...(report.daemon === undefined ? [] : [`  ${report.daemon}: stop it before migrate`]),
+      ]
+      yield* Effect.sync(() => void process.stderr.write(lines.join("\n") + "\n"))
+    }
+    return code
+  }).pipe(
+    Effect.scoped,
+    Effect.catchTags({
+      RootError: failWithSummary("plan", config, ExitCode.Unusable),
+      DriverError: failWithSummary("plan", config, ExitCode.Unusable),
+      PluginError: failWithSummary("plan", config, ExitCode.Unusable),
+    }),
+  )
+
 /** The root command. */
 export const cli = Command.make("cas-migrator").pipe(
   Command.withDescription("Convert a legacy Docker (<= 1.9) graph into Docker 1.10's content-addressable store"),
-  Command.withSubcommands([checksumsCommand, migrateCommand, exportCommand, verifyCommand, rollbackCommand, pluginTestCommand]),
+  Command.withSubcommands([planCommand, checksumsCommand, migrateCommand, verifyCommand, rollbackCommand, exportCommand, pluginTestCommand]),
 )
 
 /** Runs `export` and prints its results; returns the exit code. */
