@@ -10,7 +10,8 @@ import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
 import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
 import { type GraphId, parseGraphId } from "./Ids.ts"
-import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
+import { readSmallFile, readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
+import { decodeLegacyRepositories } from "./References.ts"
 
 /** On-disk names in the legacy graph. */
 export const GRAPH_DIR = "graph"
@@ -104,6 +105,36 @@ export const readParent = (root: string, id: GraphId): Effect.Effect<string, Gra
     })
     return override.length > 0 ? override : parent
   })
+
+/** The parent of each image in `ids` (see `readParent`), and why for those whose parent cannot be read. */
+export const readParents = (root: string, ids: ReadonlyArray<GraphId>) =>
+  Effect.gen(function* () {
+    const parents = new Map<GraphId, string>()
+    const errors = new Map<GraphId, string>()
+    for (const id of ids) {
+      const parent = yield* Effect.result(readParent(root, id))
+      if (parent._tag === "Success") parents.set(id, parent.success)
+      else errors.set(id, parent.failure.message)
+    }
+    return { parents, errors }
+  })
+
+/** `repositories-<driver>` decoded as Docker decoded it; `undefined` when there is none. Errors name the file. */
+export const readLegacyRepositories = async (root: string, driverName: string) => {
+  const file = path.join(root, `repositories-${driverName}`)
+  let bytes: Uint8Array
+  try {
+    bytes = await readSmallFile(file, SMALL_FILE_LIMIT.repositories)
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined
+    throw new Error(`${file}: ${errorText(error)}`)
+  }
+  try {
+    return decodeLegacyRepositories(bytes)
+  } catch (error) {
+    throw new Error(`${file}: ${errorMessage(error)}`)
+  }
+}
 
 /** `parent_id` without the `:` that Docker's `digest.Hex()` needs (Docker panicked there). */
 export class ParentIdError extends Error {

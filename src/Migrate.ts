@@ -25,8 +25,8 @@ import { type ChainID, type DiffID, type GraphId, type ImageID, parseDiffId, par
 import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.ts"
 import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
 import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
-import { errorText, graphPaths, listGraph, readParent } from "./LegacyGraph.ts"
-import { decodeLegacyRepositories, decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
+import { errorText, graphPaths, listGraph, readLegacyRepositories, readParent } from "./LegacyGraph.ts"
+import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
 import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
 import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { StorageDriver } from "./StorageDriver.ts"
@@ -461,20 +461,8 @@ const migrateTags = async (
   mappings: ReadonlyMap<string, ImageID>,
 ): Promise<Array<TagReport>> => {
   if (await exists(path.join(root, MIGRATION_TAGS))) return []
-  const legacyFile = path.join(root, `repositories-${driverName}`)
-  let legacyBytes: Uint8Array
-  try {
-    legacyBytes = await readSmallFile(legacyFile, SMALL_FILE_LIMIT.repositories)
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return []
-    throw new Error(`${legacyFile}: ${errorText(error)}`)
-  }
-  let legacy: ReturnType<typeof decodeLegacyRepositories>
-  try {
-    legacy = decodeLegacyRepositories(legacyBytes)
-  } catch (error) {
-    throw new Error(`${legacyFile}: ${errorMessage(error)}`)
-  }
+  const legacy = await readLegacyRepositories(root, driverName)
+  if (legacy === undefined) return []
   const file = path.join(storeRoot, REPOSITORIES_JSON)
   const repositories: Repositories = decodeRepositories(await readText(file, SMALL_FILE_LIMIT.repositories))
   const reports: Array<TagReport> = []

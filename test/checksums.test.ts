@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
 import { gzipSync } from "node:zlib"
-import { changedPaths, makeGraph, runCli, snapshot, startCli, tempDir } from "./support/cli.ts"
+import { changedPaths, makeGraph, runCli, runKilledAfter, snapshot, tempDir } from "./support/cli.ts"
 
 interface Report {
   readonly exitCode: number
@@ -78,20 +78,7 @@ test("runs killed with SIGKILL at random moments, then re-run, end with the file
   assert.equal(checksumsJson(reference).code, 0)
   let killedMidway = 0
   for (let attempt = 0; attempt < 6; attempt++) {
-    const child = startCli(["checksums", "--graph", victim, "--jobs", "2"])
-    const delay = 20 + Math.floor(Math.random() * 250)
-    const exited = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL")
-        resolve(false)
-      }, delay)
-      child.on("exit", () => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-    })
-    if (!exited) killedMidway++
-    await new Promise((resolve) => child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.on("exit", resolve))
+    if (await runKilledAfter(["checksums", "--graph", victim, "--jobs", "2"], 20 + Math.floor(Math.random() * 250))) killedMidway++
   }
   assert.ok(killedMidway > 0, "no run was killed before it finished: the graph is too small for this machine")
   assert.equal(checksumsJson(victim).code, 0)

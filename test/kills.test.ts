@@ -10,7 +10,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { isRoot, makeGraph, runCli, startCli, tempDir } from "./support/cli.ts"
+import { isRoot, makeGraph, runCli, runKilledAfter, tempDir } from "./support/cli.ts"
 
 const KILL_POINTS = 26
 const SKIP = isRoot ? false : "needs root (the generated graphs' owners)"
@@ -73,19 +73,7 @@ for (const [command, driver] of [["checksums", "overlay"], ["migrate", "vfs"]] a
     for (let point = 0; point < KILL_POINTS; point++) {
       // Spread over the clean run's duration (start-up included), with jitter so points fall between steps.
       const delay = Math.floor((clean.ms * (point + Math.random())) / KILL_POINTS)
-      const child = startCli([command, "--graph", victim])
-      const exited = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
-          child.kill("SIGKILL")
-          resolve(false)
-        }, delay)
-        child.on("exit", () => {
-          clearTimeout(timer)
-          resolve(true)
-        })
-      })
-      if (!exited) killed++
-      await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.on("exit", resolve)))
+      if (await runKilledAfter([command, "--graph", victim], delay)) killed++
     }
     assert.ok(killed >= KILL_POINTS / 2, `only ${killed} of ${KILL_POINTS} runs were killed before they finished`)
     const last = runCli([command, "--graph", victim])

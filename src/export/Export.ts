@@ -23,7 +23,7 @@ import { Effect, Schema } from "effect"
 import { goQuote } from "../GoJson.ts"
 import type { DiffID, GraphId } from "../Ids.ts"
 import { type History, historyFromConfig, makeImageConfig } from "../ImageConfig.ts"
-import { graphPaths, listGraph, readParent } from "../LegacyGraph.ts"
+import { graphPaths, listGraph, readParents } from "../LegacyGraph.ts"
 import { MAX_CHAIN_DEPTH } from "../Migrate.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
 import { readSmallFile, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
@@ -115,13 +115,7 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
     }
 
     const listing = yield* Effect.mapError(listGraph(root), (error) => new ExportError({ detail: error.message }))
-    const parents = new Map<GraphId, string>()
-    const parentErrors = new Map<GraphId, string>()
-    for (const id of listing.ids) {
-      const parent = yield* Effect.result(readParent(root, id))
-      if (parent._tag === "Success") parents.set(id, parent.success)
-      else parentErrors.set(id, parent.failure.message)
-    }
+    const { parents, errors: parentErrors } = yield* readParents(root, listing.ids)
     const references = yield* Effect.tryPromise({
       try: () => readLegacyReferences(root, options.driverName, (message) => void process.stderr.write(`${message}\n`)),
       catch: (error) => new ExportError({ detail: errorMessage(error) }),

@@ -10,9 +10,9 @@
  */
 import * as path from "node:path"
 import type { GraphId } from "../Ids.ts"
-import { errorCode, errorMessage } from "../platform/ErrorCode.ts"
-import { readSmallFile, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
-import { decodeLegacyRepositories, legacyReference, normalizeName, parseDigest } from "../References.ts"
+import { readLegacyRepositories } from "../LegacyGraph.ts"
+import { errorMessage } from "../platform/ErrorCode.ts"
+import { legacyReference, normalizeName, parseDigest } from "../References.ts"
 
 /** A legacy tag or digest, as `migrate` would store it. */
 export interface LegacyReference {
@@ -35,19 +35,7 @@ export const readLegacyReferences = async (
   warn: (message: string) => void,
 ): Promise<Array<LegacyReference>> => {
   const file = path.join(root, `repositories-${driverName}`)
-  let bytes: Uint8Array
-  try {
-    bytes = await readSmallFile(file, SMALL_FILE_LIMIT.repositories)
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return []
-    throw new Error(`${file}: ${errorMessage(error)}`)
-  }
-  let decoded: ReturnType<typeof decodeLegacyRepositories>
-  try {
-    decoded = decodeLegacyRepositories(bytes)
-  } catch (error) {
-    throw new Error(`${file}: ${errorMessage(error)}`)
-  }
+  const decoded = (await readLegacyRepositories(root, driverName)) ?? []
   const out: Array<LegacyReference> = []
   for (const { name, tags } of decoded) {
     for (const [tag, v1Id] of tags) {

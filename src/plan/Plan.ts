@@ -23,11 +23,11 @@ import { findDaemon } from "../DaemonGuard.ts"
 import { objectMembers, parseJsonTree } from "../GoJsonBytes.ts"
 import { type DiffID, EMPTY_LAYER_DIFF_ID, type GraphId } from "../Ids.ts"
 import { type History, historyFromConfig, makeImageConfig } from "../ImageConfig.ts"
-import { errorText, graphPaths, listGraph, readParent } from "../LegacyGraph.ts"
+import { errorText, graphPaths, listGraph, readLegacyRepositories, readParents } from "../LegacyGraph.ts"
 import { CONFIG_LEGACY, CONFIG_V2, CONTAINERS_DIR, MAX_CHAIN_DEPTH, MIGRATION_TAGS, readMappings } from "../Migrate.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
 import { readSmallFile, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
-import { decodeLegacyRepositories, legacyReference } from "../References.ts"
+import { legacyReference } from "../References.ts"
 import { StorageDriver } from "../StorageDriver.ts"
 import { makeCrc64Engine } from "../Crc64Wasm.ts"
 import { LayerRoot } from "../LayerPath.ts"
@@ -138,13 +138,9 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
     const mappings = yield* Effect.promise(() => readMappings(root).catch(() => new Map<string, string>()))
 
     // Layers (checksums' step), skipping those of images already migrated, as migrate does.
-    const parents = new Map<string, string>()
-    const parentErrors = new Map<string, string>()
-    for (const id of listing.ids) {
-      const parent = yield* Effect.result(readParent(root, id))
-      if (parent._tag === "Success") parents.set(id, parent.success)
-      else parentErrors.set(id, parent.failure.message)
-    }
+    const { parents: parentOf, errors: parentErrorOf } = yield* readParents(root, listing.ids)
+    const parents: ReadonlyMap<string, string> = parentOf
+    const parentErrors: ReadonlyMap<string, string> = parentErrorOf
     const toCheck = listing.ids.filter((id) => !mappings.has(id))
     let layers: Array<PlannedLayer>
     const diffIds = new Map<string, DiffID>()
@@ -288,39 +284,31 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
     // Tags, as migrateTags.
     const tags: Array<PlannedTag> = []
     if (fatal === undefined && !fs.existsSync(path.join(root, MIGRATION_TAGS))) {
-      const file = path.join(root, `repositories-${options.driverName}`)
-      const bytes = yield* Effect.promise(() => readSmallFile(file, SMALL_FILE_LIMIT.repositories).then((b) => b, (error: unknown) => error))
-      if (bytes instanceof Uint8Array) {
-        try {
-          const taken = new Map<string, string>()
-          for (const { name, tags: pairs } of decodeLegacyRepositories(bytes)) {
-            for (const [tag, v1Id] of pairs) {
-              if (!migrates(v1Id)) {
-                tags.push({ name, tag, status: "skipped", reason: `image ${JSON.stringify(v1Id)} was not migrated` })
-                continue
-              }
-              let key: string
-              try {
-                key = legacyReference(name, tag).key
-              } catch (error) {
-                tags.push({ name, tag, status: "skipped", reason: errorMessage(error) })
-                continue
-              }
-              const identity = imageIdOf(v1Id) ?? v1Id
-              const old = taken.get(key)
-              if (old !== undefined && old !== identity) {
-                tags.push({ name, tag, status: "skipped", reason: `conflict: ${key} is already set` })
-                continue
-              }
-              taken.set(key, identity)
-              tags.push({ name, tag, status: "added" })
-            }
+      const legacy = yield* Effect.promise(() => readLegacyRepositories(root, options.driverName).catch((error: unknown) => errorMessage(error)))
+      if (typeof legacy === "string") fatal = `tags: ${legacy}`
+      const taken = new Map<string, string>()
+      for (const { name, tags: pairs } of typeof legacy === "string" ? [] : legacy ?? []) {
+        for (const [tag, v1Id] of pairs) {
+          if (!migrates(v1Id)) {
+            tags.push({ name, tag, status: "skipped", reason: `image ${JSON.stringify(v1Id)} was not migrated` })
+            continue
           }
-        } catch (error) {
-          fatal = `tags: ${file}: ${errorMessage(error)}`
+          let key: string
+          try {
+            key = legacyReference(name, tag).key
+          } catch (error) {
+            tags.push({ name, tag, status: "skipped", reason: errorMessage(error) })
+            continue
+          }
+          const identity = imageIdOf(v1Id) ?? v1Id
+          const old = taken.get(key)
+          if (old !== undefined && old !== identity) {
+            tags.push({ name, tag, status: "skipped", reason: `conflict: ${key} is already set` })
+            continue
+          }
+          taken.set(key, identity)
+          tags.push({ name, tag, status: "added" })
         }
-      } else if (typeof bytes === "object" && bytes !== null && "code" in bytes && bytes.code !== "ENOENT") {
-        fatal = `tags: ${file}: ${errorText(bytes)}`
       }
     }
 

@@ -43,6 +43,23 @@ export const startCli = (args: ReadonlyArray<string>): ChildProcess => {
   return spawn(command, argv, { stdio: "ignore" })
 }
 
+/** Starts the CLI and kills it with SIGKILL after `delayMs`; resolves once it is gone: `true` if it was killed before it finished. */
+export const runKilledAfter = async (args: ReadonlyArray<string>, delayMs: number): Promise<boolean> => {
+  const child = startCli(args)
+  const killed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      resolve(true)
+    }, delayMs)
+    child.on("exit", () => {
+      clearTimeout(timer)
+      resolve(false)
+    })
+  })
+  await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.on("exit", resolve)))
+  return killed
+}
+
 /** Runs a bash script with arguments ($1, $2, ...); fails the test with its stderr if it fails. */
 export const sh = (script: string, ...args: ReadonlyArray<string>): string => {
   const result = spawnSync("bash", ["-c", script, "bash", ...args], { encoding: "utf8" })
