@@ -14,6 +14,7 @@ import { test } from "node:test"
 import process from "node:process"
 import type { GraphId } from "../src/Ids.ts"
 import { type LegacyReference, selectImages } from "../src/export/ImageSelection.ts"
+import { haveDockerd, withDockerd } from "./support/dockerd.ts"
 import { changedPaths, cliCommand, extractGolden, isRoot, makeGraph, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the golden holds device nodes, uid 3000000 files and trusted.* xattrs"
@@ -123,7 +124,7 @@ test("oci and oci-archive: a layout whose blobs hash to their names, ref.name pe
 })
 
 const have = (tool: string) => spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0
-const DOCKER_SKIP = !isRoot ? NEEDS_ROOT : !have("dockerd") ? "needs Debian's docker.io (npm test installs it)" : false
+const DOCKER_SKIP = !isRoot ? NEEDS_ROOT : !haveDockerd ? "needs Debian's docker.io (npm test installs it)" : false
 if (DOCKER_SKIP !== false) console.warn(`\n*** export: docker load test NOT RUN: ${DOCKER_SKIP} ***\n`)
 
 test("docker load (Debian's dockerd 20.10) of the docker-archive lists every exported image with migrate's ID and its tags", { skip: DOCKER_SKIP }, () => {
@@ -131,15 +132,7 @@ test("docker load (Debian's dockerd 20.10) of the docker-archive lists every exp
   const base = tempDir("export-load")
   const archive = path.join(base, "all.tar")
   const report = JSON.parse(runCli(["export", "--graph", root, "--output", archive, "--json"]).stdout) as Report
-  const infra = path.join(repo, "scripts/infra/dockerd")
-  const state = path.join(base, "state")
-  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, path.join(base, "data")).trim()
-  try {
-    const docker = (...args: Array<string>) => {
-      const result = spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
-      assert.equal(result.status, 0, `docker ${args.join(" ")}: ${result.stderr}`)
-      return result.stdout
-    }
+  withDockerd(path.join(base, "data"), "vfs", ({ docker, state }) => {
     docker("load", "-i", archive)
     const listed = docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").trim().split("\n")
     for (const image of report.images.filter((i) => i.status === "exported")) {
@@ -161,9 +154,7 @@ test("docker load (Debian's dockerd 20.10) of the docker-archive lists every exp
     assert.match(inContainerd.stdout, /docker\.io\/library\/busybox:1\.0/)
     const config = ctr("content", "get", busybox.imageId!)
     assert.equal(config.status, 0, `the image's config ${busybox.imageId} is not in containerd's content store: ${config.stderr}`)
-  } finally {
-    spawnSync("bash", [path.join(infra, "stop.sh"), state])
-  }
+  })
 })
 
 const OCI_SKIP = !isRoot ? NEEDS_ROOT : !have("skopeo") || !have("umoci") ? "needs skopeo and umoci (npm test installs them)" : false
@@ -204,23 +195,14 @@ test("cas-migrator as a container image: docker load of dist/cas-migrator-image.
   const layers = (JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as {
     layers: Record<string, { diff_id?: string; path: string }>
   }).layers
-  const infra = path.join(repo, "scripts/infra/dockerd")
-  const state = path.join(base, "state")
-  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, path.join(base, "data")).trim()
-  try {
-    const docker = (...args: Array<string>) => spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
-    const load = docker("load", "-i", image)
-    assert.equal(load.status, 0, load.stderr)
-    assert.match(load.stdout, /cas-migrator:latest/)
-    const run = docker("run", "--rm", "--network", "none", "-v", `${root}:/var/lib/docker`, "cas-migrator")
-    assert.equal(run.status, 0, run.stderr)
+  withDockerd(path.join(base, "data"), "vfs", ({ docker }) => {
+    assert.match(docker("load", "-i", image), /cas-migrator:latest/)
+    docker("run", "--rm", "--network", "none", "-v", `${root}:/var/lib/docker`, "cas-migrator")
     for (const [id, layer] of Object.entries(layers)) {
       if (layer.diff_id === undefined || layer.path === "fallback" || layer.path === "preexisting") continue
       assert.equal(fs.readFileSync(path.join(root, "graph", id, ".migration-diffid"), "utf8"), layer.diff_id, `layer ${id}`)
     }
-  } finally {
-    spawnSync("bash", [path.join(infra, "stop.sh"), state])
-  }
+  })
 })
 
 test("bad input: an existing output is refused (--force replaces it), a missing directory, a full disk and an unknown ID are clear errors that leave nothing", { skip: isRoot ? false : NEEDS_ROOT }, () => {
@@ -324,15 +306,8 @@ test("every golden driver exported, then docker load on a fresh overlay2 root (l
   const data = path.join(base, "data")
   fs.mkdirSync(data)
   sh(`truncate -s 1G "$1" && mkfs.ext4 -q -F "$1" && mount -o loop "$1" "$2"`, image, data)
-  const infra = path.join(repo, "scripts/infra/dockerd")
-  const state = path.join(base, "state")
   try {
-    const host = sh(`bash "$1/start.sh" "$2" "$3" overlay2`, infra, state, data).trim()
-    const docker = (...args: Array<string>) => {
-      const result = spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
-      assert.equal(result.status, 0, `docker ${args.join(" ")}: ${result.stderr}`)
-      return result.stdout
-    }
+    withDockerd(data, "overlay2", ({ docker }) => {
     for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
       const root = extractGolden(driver)
       const want = (JSON.parse(fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8")) as {
@@ -366,8 +341,8 @@ test("every golden driver exported, then docker load on a fresh overlay2 root (l
     assert.equal(runCli(["export", "--graph", runnable, "--output", archive]).code, 0)
     docker("load", "-i", archive)
     assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
+    })
   } finally {
-    spawnSync("bash", [path.join(infra, "stop.sh"), state])
     spawnSync("umount", [data])
   }
 })

@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import process from "node:process"
 import { test } from "node:test"
+import { haveDockerd, withDockerd } from "./support/dockerd.ts"
 import { changedPaths, extractGolden, isRoot, repo, runCli, sh, snapshot, startCli, tempDir } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the goldens hold device nodes, uid 3000000 files and trusted.* xattrs"
@@ -59,7 +60,6 @@ test("rollback killed with SIGKILL at 12 points, then run again, leaves the root
   assert.deepEqual(changedPaths(before, snapshot(root)), [])
 })
 
-const haveDockerd = spawnSync("sh", ["-c", "command -v dockerd"]).status === 0
 const DOCKER_SKIP = !isRoot ? NEEDS_ROOT : !haveDockerd ? "needs Debian's docker.io (npm test installs it)" : false
 if (DOCKER_SKIP !== false) console.warn(`\n*** rollback after a real daemon NOT RUN: ${DOCKER_SKIP} ***\n`)
 
@@ -81,15 +81,7 @@ test("after migrate, a real dockerd 20.10 creates a container: rollback refuses 
   const root = extractGolden("vfs")
   const before = legacyParts(root, snapshot(root))
   runCli(["migrate", "--graph", root])
-  const infra = path.join(repo, "scripts/infra/dockerd")
-  const state = path.join(tempDir("rollback-dockerd"), "state")
-  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, root).trim()
-  try {
-    const created = spawnSync("docker", ["create", "busybox:1.0", "/bin/true"], { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
-    assert.equal(created.status, 0, created.stderr)
-  } finally {
-    spawnSync("bash", [path.join(infra, "stop.sh"), state])
-  }
+  withDockerd(root, "vfs", ({ docker }) => docker("create", "busybox:1.0", "/bin/true"))
   const refused = runCli(["rollback", "--graph", root, "--json"])
   assert.equal(refused.code, 1, refused.stderr)
   const report = JSON.parse(refused.stdout) as { refused: boolean; sinceMigrate: Array<{ kind: string; item: string }> }

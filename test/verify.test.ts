@@ -12,6 +12,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import process from "node:process"
 import { test } from "node:test"
+import { haveDockerd, withDockerd } from "./support/dockerd.ts"
 import { extractGolden, isRoot, makeGraph, repo, runCli, sh, tempDir } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the golden holds device nodes, uid 3000000 files and trusted.* xattrs"
@@ -199,7 +200,6 @@ for (const [name, corruption] of Object.entries(CORRUPTIONS)) {
   })
 }
 
-const haveDockerd = spawnSync("sh", ["-c", "command -v dockerd"]).status === 0
 const DOCKER_SKIP = !isRoot ? NEEDS_ROOT : !haveDockerd ? "needs Debian's docker.io (npm test installs it)" : false
 if (DOCKER_SKIP !== false) console.warn(`\n*** verify on a real daemon's store NOT RUN: ${DOCKER_SKIP} ***\n`)
 
@@ -211,15 +211,7 @@ test("a store written by a real dockerd 20.10 (docker load, docker build FROM sc
   const archive = path.join(base, "images.tar")
   assert.equal(runCli(["export", "--graph", legacy, "--output", archive]).code, 0)
   const data = path.join(base, "data")
-  const infra = path.join(repo, "scripts/infra/dockerd")
-  const state = path.join(base, "state")
-  const host = sh(`bash "$1/start.sh" "$2" "$3" vfs`, infra, state, data).trim()
-  try {
-    const docker = (...args: Array<string>) => {
-      const result = spawnSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } })
-      assert.equal(result.status, 0, `docker ${args.join(" ")}: ${result.stderr}`)
-      return result.stdout
-    }
+  withDockerd(data, "vfs", ({ docker }) => {
     docker("load", "-i", archive)
     const context = path.join(base, "context")
     fs.mkdirSync(context)
@@ -227,9 +219,7 @@ test("a store written by a real dockerd 20.10 (docker load, docker build FROM sc
     fs.writeFileSync(path.join(context, "Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n")
     docker("build", "-q", "-t", "scratch-built:1", context)
     docker("create", "--name", "made", "sample/app:latest", "/bin/echo", "ok")
-  } finally {
-    spawnSync("bash", [path.join(infra, "stop.sh"), state])
-  }
+  })
   const sound = verify(data)
   assert.deepEqual(sound.problems.map(key), [])
   assert.equal(sound.code, 0)
