@@ -1,7 +1,7 @@
 /**
  * Graphs broken on purpose (scripts/make-hostile-graph.ts), each run through
- * `checksums --json` and `migrate --json`: no hang, no stack trace, the
- * documented exit code, a JSON summary on stdout even when the run stops
+ * `plan`, `export`, `checksums` and `migrate`, all with `--json`: no hang, no
+ * stack trace, the documented exit code (plan's the same as migrate's), a JSON summary on stdout even when the run stops
  * early, the broken item named, peak RSS <= 1 GiB, and layer data unchanged.
  */
 import assert from "node:assert/strict"
@@ -102,12 +102,26 @@ test("every hostile kind the generator makes has an expectation here", () => {
 const STACK_TRACE = /^\s+at .+:\d+:\d+\)?$/m
 
 for (const [kind, expected] of Object.entries(CASES)) {
-  test(`hostile graph ${kind}: checksums exits ${expected.checksums}, migrate ${expected.migrate}, with JSON, no hang, no stack trace, RSS <= 1 GiB, layer data unchanged`, { skip: isRoot ? false : "needs root (mkfifo under a Docker root we own is fine, but the goldens' owners need root)" }, async () => {
+  test(`hostile graph ${kind}: plan and export, checksums exits ${expected.checksums}, migrate ${expected.migrate}, with JSON, no hang, no stack trace, RSS <= 1 GiB, layer data unchanged`, { skip: isRoot ? false : "needs root (mkfifo under a Docker root we own is fine, but the goldens' owners need root)" }, async () => {
     const root = path.join(tempDir(`hostile-${kind}`), "docker")
     const layers = makeGraph(root, "vfs", ["--size", "256KiB", "--layers", "3"])
     await HOSTILE_KINDS[kind]!(root, { driver: "vfs", layers: layers.layers })
     const before = snapshot(path.join(root, "vfs"))
     const outputs: Array<string> = []
+    // plan and export first, on the untouched graph: they only read it.
+    const checked = async (label: string, args: Array<string>) => {
+      const run = await runWatched(args)
+      assert.equal(run.timedOut, false, `${label}: hung (killed after 120 s)`)
+      assert.doesNotMatch(run.stderr, STACK_TRACE, `${label}: a stack trace on stderr`)
+      const summary = JSON.parse(run.stdout) as { readonly exitCode: number }
+      assert.equal(summary.exitCode, run.code, `${label}: the JSON's exitCode`)
+      assert.ok(run.peakRssBytes <= GiB, `${label}: peak RSS ${run.peakRssBytes} bytes`)
+      return run
+    }
+    const planned = await checked(`${kind} plan`, ["plan", "--graph", root, "--json"])
+    assert.equal(planned.code, expected.migrate, `${kind} plan: exit ${planned.code}, but migrate exits ${expected.migrate}\n${planned.stderr.slice(-2000)}`)
+    const exported = await checked(`${kind} export`, ["export", "--graph", root, "--output", path.join(path.dirname(root), "export.tar"), "--json"])
+    assert.ok(exported.code === 0 || exported.code === 1, `${kind} export: exit ${exported.code}\n${exported.stderr.slice(-2000)}`)
     for (const command of ["checksums", "migrate"] as const) {
       const run = await runWatched([command, "--graph", root, "--json"])
       const label = `${kind} ${command}`

@@ -26,7 +26,7 @@ import { type History, historyFromConfig, makeImageConfig } from "../ImageConfig
 import { graphPaths, listGraph, readParents } from "../LegacyGraph.ts"
 import { MAX_CHAIN_DEPTH } from "../Migrate.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { readSmallFile, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
+import { readSmallFile, readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import type { StorageDriver } from "../StorageDriver.ts"
 import { ArchiveTar } from "./ArchiveTar.ts"
 import { type LegacyReference, readLegacyReferences, selectImages, type Unresolved } from "./ImageSelection.ts"
@@ -116,11 +116,16 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
 
     const listing = yield* Effect.mapError(listGraph(root), (error) => new ExportError({ detail: error.message }))
     const { parents, errors: parentErrors } = yield* readParents(root, listing.ids)
-    const references = yield* Effect.tryPromise({
-      try: () => readLegacyReferences(root, options.driverName, (message) => void process.stderr.write(`${message}\n`)),
-      catch: (error) => new ExportError({ detail: errorMessage(error) }),
-    })
-    const selection = selectImages(options.images, references, listing.ids, parents, options.all)
+    // Unreadable tags do not stop the export (images named by ID still go out); they are reported and exit 1.
+    const tagsUnreadable: Array<Unresolved> = []
+    const references = yield* Effect.promise(() =>
+      readLegacyReferences(root, options.driverName, (message) => void process.stderr.write(`${message}\n`)).catch((error: unknown) => {
+        tagsUnreadable.push({ argument: `repositories-${options.driverName}`, reason: errorMessage(error) })
+        return []
+      })
+    )
+    const picked = selectImages(options.images, references, listing.ids, parents, options.all)
+    const selection = { images: picked.images, unresolved: [...tagsUnreadable, ...picked.unresolved] }
     for (const missing of selection.unresolved) yield* Effect.logError(`${missing.argument}: ${missing.reason}`)
 
     const staging = toStdout
@@ -276,7 +281,7 @@ const writeDockerArchive = (file: string, root: string, images: ReadonlyArray<Re
         const layer = layers.get(id)!
         tar.directory(id)
         tar.file(`${id}/VERSION`, "1.0")
-        tar.file(`${id}/json`, fs.readFileSync(graphPaths(root, id).json))
+        tar.file(`${id}/json`, readSmallFileSync(graphPaths(root, id).json, SMALL_FILE_LIMIT.config))
         tar.fileFrom(`${id}/layer.tar`, layer.file, layer.tarBytes)
       }
       const configName = `${image.imageId.slice("sha256:".length)}.json`

@@ -26,7 +26,7 @@ import { type History, historyFromConfig, makeImageConfig } from "../ImageConfig
 import { errorText, graphPaths, listGraph, readLegacyRepositories, readParents } from "../LegacyGraph.ts"
 import { CONFIG_LEGACY, CONFIG_V2, CONTAINERS_DIR, MAX_CHAIN_DEPTH, MIGRATION_TAGS, readMappings } from "../Migrate.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { readSmallFile, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
+import { readSmallFile, readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { legacyReference } from "../References.ts"
 import { StorageDriver } from "../StorageDriver.ts"
 import { makeCrc64Engine } from "../Crc64Wasm.ts"
@@ -100,7 +100,7 @@ const predictLayer = (root: string, id: GraphId, parentError: string | undefined
   const paths = graphPaths(root, id)
   let bytes = 0
   try {
-    bytes = Number(fs.readFileSync(path.join(paths.dir, "layersize"), "utf8")) || 0
+    bytes = Number(new TextDecoder().decode(readSmallFileSync(path.join(paths.dir, "layersize"), SMALL_FILE_LIMIT.value))) || 0
   } catch {
     // no estimate
   }
@@ -215,7 +215,7 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
       }
       const layer = layerById.get(v1Id)
       if (layer?.path === "failed") throw new Error(`${graphPaths(root, v1Id as GraphId).diffId}: no such file or directory (${layer.reason})`)
-      const json = fs.readFileSync(graphPaths(root, v1Id as GraphId).json)
+      const json = readSmallFileSync(graphPaths(root, v1Id as GraphId).json, SMALL_FILE_LIMIT.config)
       const diffId = diffIds.get(v1Id) ?? EMPTY_LAYER_DIFF_ID
       const all = [...(parent?.diffIds ?? []), diffId]
       const history = [...(parent?.history ?? []), historyFromConfig(json)]

@@ -137,3 +137,20 @@ export const copyRegularFile = async (from: string, to: string): Promise<void> =
     fs.closeSync(source.fd)
   }
 }
+
+/** `readSmallFile`, synchronously (for code that cannot wait), with the same checks and bound. */
+export const readSmallFileSync = (file: string, limit: number): Uint8Array => {
+  check(file, fs.statSync(file), limit)
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
+  try {
+    const stat = fs.fstatSync(fd)
+    check(file, stat, limit)
+    const buffer = new Uint8Array(Math.min(stat.size, limit) + 1)
+    let filled = 0
+    for (let n = 1; n > 0 && filled < buffer.length; filled += n) n = fs.readSync(fd, buffer, filled, buffer.length - filled, null)
+    if (filled > limit) throw new SmallFileError("EFBIG", file, `grew past the ${limit}-byte limit for this file while read`)
+    return buffer.subarray(0, filled)
+  } finally {
+    fs.closeSync(fd)
+  }
+}

@@ -20,6 +20,7 @@ import * as path from "node:path"
 import { Schema } from "effect"
 import { MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA } from "../LegacyGraph.ts"
 import { CONFIG_V2, CONTAINERS_DIR, MIGRATION_IMAGES } from "../Migrate.ts"
+import { readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { JOURNAL, type JournalEntry, readJournal } from "./Journal.ts"
 
 /** What a newer daemon did since `migrate`, found by `rollback`. */
@@ -62,7 +63,8 @@ const changesSince = (root: string, entries: ReadonlyArray<JournalEntry>): Array
   const found: Array<SinceMigrate> = []
   let migratedImages = new Set<string>()
   try {
-    migratedImages = new Set(Object.values(JSON.parse(fs.readFileSync(path.join(root, MIGRATION_IMAGES), "utf8")) as Record<string, string>))
+    const marker = readSmallFileSync(path.join(root, MIGRATION_IMAGES), SMALL_FILE_LIMIT.repositories)
+    migratedImages = new Set(Object.values(JSON.parse(new TextDecoder().decode(marker)) as Record<string, string>))
   } catch {
     // no marker: every image in a store we made is counted below
   }
@@ -84,7 +86,13 @@ const changesSince = (root: string, entries: ReadonlyArray<JournalEntry>): Array
       if (!hadLegacy) found.push({ kind: "container", item: id, detail: "created since migrate: the old daemon will not see it" })
       continue
     }
-    if (sha256Hex(fs.readFileSync(v2)) !== written) {
+    let content: Uint8Array | undefined
+    try {
+      content = readSmallFileSync(v2, SMALL_FILE_LIMIT.config)
+    } catch {
+      content = undefined // not a small regular file: not what we wrote
+    }
+    if (content === undefined || sha256Hex(content) !== written) {
       found.push({ kind: "config", item: id, detail: `${CONFIG_V2} changed since migrate (the old daemon reads its config.json, which has not changed)` })
     }
   }
