@@ -15,10 +15,10 @@ import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
 import * as path from "node:path"
 import { clearTemporaries, HelperFileError, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
-import { diffIdFromHex, type GraphId, parseGraphId } from "./Ids.ts"
+import { diffIdFromHex, type GraphId } from "./Ids.ts"
 import { errorText, graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
 import { JOURNAL, record } from "./rollback/Journal.ts"
-import { StorageDriver } from "./StorageDriver.ts"
+import { regenerationParentRoot, StorageDriver } from "./StorageDriver.ts"
 
 /** Neither tar-split nor regenerating the tar gave the layer's diffID. */
 export class FallbackError extends Schema.TaggedError<FallbackError>()("FallbackError", {
@@ -141,7 +141,7 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     if (options.dryRun === undefined) {
       yield* journalHelpers(options.root, id)
       yield* writeHelperFiles(id, paths, { diffId, size: regenerated.size, tarData: { kind: "written" } })
-    } else yield* Effect.promise(() => fs.rm(dryTarData(options.dryRun!.scratch, id), { force: true }))
+    } else yield* Effect.promise(() => fs.rm(regeneratedTarData(options, id), { force: true }))
     yield* Effect.logInfo(`calculated checksum for layer ${id} by regenerating its tar: ${diffId}`)
     return {
       id,
@@ -182,31 +182,23 @@ const regenerate = (options: ChecksumsOptions, id: GraphId, parent: string, tarS
       new FallbackError({ layer: id, reason, detail, tarSplit })
     const result = yield* Effect.scoped(Effect.gen(function* () {
       const view = yield* driver.view(id)
-      let parentRoot: string | undefined
-      if (driver.layerFiles === "snapshot" && parent !== "") {
-        const parentId = parseGraphId(parent)
-        if (parentId === undefined) return yield* failed("ParentMissing", `parent ${JSON.stringify(parent)} is not a layer ID`)
-        parentRoot = (yield* Effect.mapError(driver.view(parentId), (error) => failed("ParentMissing", error.message))).root
-      }
+      const parentRoot = yield* Effect.mapError(regenerationParentRoot(driver, parent), (detail) => failed("ParentMissing", detail))
       return yield* Effect.promise(() =>
         options.pool.regenerate({
           root: view.root,
           parentRoot,
           layerFiles: driver.layerFiles,
-          tarDataOut: options.dryRun === undefined ? temporaryTarData(paths) : dryTarData(options.dryRun.scratch, id),
+          tarDataOut: regeneratedTarData(options, id),
         })
       )
     }))
     if (!result.ok) return yield* failed("RegenerateFailed", result.detail)
     return result
-  }).pipe(Effect.tapError(() =>
-    Effect.promise(() =>
-      fs.rm(options.dryRun === undefined ? temporaryTarData(graphPaths(options.root, id)) : dryTarData(options.dryRun.scratch, id), { force: true })
-    )
-  ))
+  }).pipe(Effect.tapError(() => Effect.promise(() => fs.rm(regeneratedTarData(options, id), { force: true }))))
 
-/** Where a dry run's regenerated tar-split goes. */
-const dryTarData = (scratch: string, id: GraphId) => path.join(scratch, `${id}.tar-split.gz`)
+/** Where a regenerated layer's tar-split goes: a temporary name beside the helper files, or a dry run's scratch. */
+const regeneratedTarData = (options: ChecksumsOptions, id: GraphId) =>
+  options.dryRun === undefined ? temporaryTarData(graphPaths(options.root, id)) : path.join(options.dryRun.scratch, `${id}.tar-split.gz`)
 
 /** Records, before they are written, that the layer's helper files are ours (`rollback --checksums` removes them). */
 const journalHelpers = (root: string, id: GraphId) =>

@@ -16,8 +16,8 @@
  * ```
  * @module
  */
-import { Context, type Effect, Schema, type Scope } from "effect"
-import type { GraphId } from "./Ids.ts"
+import { Context, Effect, Schema, type Scope } from "effect"
+import { type GraphId, parseGraphId } from "./Ids.ts"
 import type { LayerFiles } from "./RegenerateLayer.ts"
 
 /** The storage drivers of Docker <= 1.9. */
@@ -56,3 +56,18 @@ export class StorageDriver extends Context.Service<StorageDriver, {
   /** A read-only view of the layer's files, released with the scope. */
   readonly view: (id: GraphId) => Effect.Effect<LayerView, DriverError, Scope.Scope>
 }>()("cas-migrator/StorageDriver") {}
+
+/**
+ * The root of the parent a layer's tar is regenerated against: a full-copy
+ * driver's child is the difference from its parent; `undefined` for a base
+ * layer or a driver that keeps only the layer's own changes. Fails with why.
+ */
+export const regenerationParentRoot = (
+  driver: StorageDriver["Service"],
+  parent: string,
+): Effect.Effect<string | undefined, string, Scope.Scope> => {
+  if (driver.layerFiles !== "snapshot" || parent === "") return Effect.succeed(undefined)
+  const parentId = parseGraphId(parent)
+  if (parentId === undefined) return Effect.fail(`parent ${JSON.stringify(parent)} is not a layer ID`)
+  return Effect.mapBoth(driver.view(parentId), { onFailure: (error) => error.message, onSuccess: (view) => view.root })
+}

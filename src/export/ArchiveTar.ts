@@ -7,14 +7,11 @@
  */
 import * as fs from "node:fs"
 import { GoTarWriter, type TarHeader, TypeFlag } from "../GoTarWriter.ts"
+import { writeAll } from "../platform/WriteAll.ts"
 
 const utf8 = new TextEncoder()
 const COPY = 1 << 20
 
-/** Writes all of `bytes` to `fd`. */
-export const writeAll = (fd: number, bytes: Uint8Array): void => {
-  for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
-}
 
 export class ArchiveTar {
   private readonly writer: GoTarWriter

@@ -11,13 +11,14 @@
 import * as fs from "node:fs"
 import { Effect, Schema } from "effect"
 import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
-import { type DiffID, diffIdFromHex, type GraphId, parseDiffId, parseGraphId } from "../Ids.ts"
+import { type DiffID, diffIdFromHex, type GraphId, parseDiffId } from "../Ids.ts"
 import { LayerRoot } from "../LayerPath.ts"
 import { graphPaths } from "../LegacyGraph.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
+import { writeAll } from "../platform/WriteAll.ts"
 import { regenerateLayer } from "../RegenerateLayer.ts"
-import { StorageDriver } from "../StorageDriver.ts"
+import { regenerationParentRoot, StorageDriver } from "../StorageDriver.ts"
 import { AssembleFailure, assembleLayer } from "../TarSplitAssembler.ts"
 
 /** A layer's tar could not be produced, or its bytes do not hash to the diffID its helper files declare. */
@@ -48,7 +49,7 @@ const fileSink = (file: string, onBytes: (bytes: number) => void) => {
   let written = 0
   return {
     write: (bytes: Uint8Array) => {
-      for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
+      writeAll(fd, bytes)
       written += bytes.length
       onBytes(bytes.length)
     },
@@ -117,12 +118,7 @@ export const writeLayerTar = (
     yield* Effect.logWarning(`layer ${id}: tar-split failed (${viaTarSplit.failure.detail}); regenerating its tar`)
     return yield* Effect.scoped(Effect.gen(function* () {
       const view = yield* Effect.mapError(driver.view(id), (error) => failed(error.message))
-      let parentRoot: string | undefined
-      if (driver.layerFiles === "snapshot" && parent !== "") {
-        const parentId = parseGraphId(parent)
-        if (parentId === undefined) return yield* failed(`parent ${JSON.stringify(parent)} is not a layer ID`)
-        parentRoot = (yield* Effect.mapError(driver.view(parentId), (error) => failed(error.message))).root
-      }
+      const parentRoot = yield* Effect.mapError(regenerationParentRoot(driver, parent), failed)
       const sink = yield* Effect.try({ try: () => fileSink(file, onBytes), catch: (error) => failed(`${file}: ${errorMessage(error)}`) })
       const regenerated = yield* Effect.try({
         try: () =>

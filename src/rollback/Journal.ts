@@ -11,6 +11,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { readSmallText } from "../platform/RegularFile.ts"
+import { writeAll } from "../platform/WriteAll.ts"
 
 export const JOURNAL = ".cas-migrator-journal"
 
@@ -26,8 +27,7 @@ export type JournalEntry =
 export const record = (root: string, entry: JournalEntry): void => {
   const fd = fs.openSync(path.join(root, JOURNAL), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600)
   try {
-    const line = new TextEncoder().encode(`${JSON.stringify(entry)}\n`)
-    for (let at = 0; at < line.length;) at += fs.writeSync(fd, line, at, line.length - at)
+    writeAll(fd, new TextEncoder().encode(`${JSON.stringify(entry)}\n`))
     fs.fdatasyncSync(fd)
   } finally {
     fs.closeSync(fd)

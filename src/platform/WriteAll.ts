@@ -1,0 +1,12 @@
+/**
+ * Writing every byte of a buffer to a file descriptor: `write(2)` may write
+ * less than asked, so it is called until all is written.
+ *
+ * @module
+ */
+import * as fs from "node:fs"
+
+/** Writes all of `bytes` to `fd`, at its current offset. */
+export const writeAll = (fd: number, bytes: Uint8Array): void => {
+  for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
+}
