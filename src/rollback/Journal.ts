@@ -22,6 +22,12 @@ export type JournalEntry =
   | { readonly op: "container"; readonly id: string; readonly sha256: string }
   /** A layer's helper files (`graph/<id>/.migration-*`) about to be written. */
   | { readonly op: "helpers"; readonly layer: string }
+  /**
+   * A rollback that checked what changed since `migrate` (and went on) is about to remove things. A
+   * rollback killed after it resumes without checking again: what it already removed (the markers
+   * first) would otherwise make the store look changed by a newer daemon.
+   */
+  | { readonly op: "rollback" }
 
 /** Appends `entry` and syncs it before the caller creates anything. */
 export const record = (root: string, entry: JournalEntry): void => {

@@ -21,7 +21,8 @@ import { Schema } from "effect"
 import { MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA } from "../LegacyGraph.ts"
 import { CONFIG_V2, CONTAINERS_DIR, MIGRATION_IMAGES } from "../Migrate.ts"
 import { readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
-import { JOURNAL, type JournalEntry, readJournal } from "./Journal.ts"
+import { writeAll } from "../platform/WriteAll.ts"
+import { JOURNAL, type JournalEntry, readJournal, record } from "./Journal.ts"
 
 /** What a newer daemon did since `migrate`, found by `rollback`. */
 export interface SinceMigrate {
@@ -107,9 +108,13 @@ export const rollback = async (root: string, options: { readonly checksums: bool
   } catch (error) {
     throw new RollbackError({ detail: error instanceof Error ? error.message : String(error) })
   }
+  const journal = path.join(root, JOURNAL)
+  fs.rmSync(`${journal}.tmp`, { force: true }) // left by a rollback killed while rewriting the journal
   if (entries.length === 0) return { removed: [], sinceMigrate: [], refused: false, nothingToDo: true }
-  const sinceMigrate = changesSince(root, entries)
+  const resumed = entries.at(-1)?.op === "rollback"
+  const sinceMigrate = resumed ? [] : changesSince(root, entries)
   if (sinceMigrate.length > 0 && !options.force) return { removed: [], sinceMigrate, refused: true, nothingToDo: false }
+  if (!resumed) record(root, { op: "rollback" })
 
   const removed: Array<string> = []
   const remove = (relative: string, recursive = false) => {
@@ -143,10 +148,15 @@ export const rollback = async (root: string, options: { readonly checksums: bool
   }
   // The journal goes last; kept (with only helper entries) when helper files stay.
   const keep = options.checksums ? [] : entries.filter((e) => e.op === "helpers")
-  const journal = path.join(root, JOURNAL)
   if (keep.length === 0) fs.rmSync(journal, { force: true })
   else {
-    fs.writeFileSync(`${journal}.tmp`, keep.map((e) => `${JSON.stringify(e)}\n`).join(""), { mode: 0o600 })
+    const fd = fs.openSync(`${journal}.tmp`, "w", 0o600)
+    try {
+      writeAll(fd, new TextEncoder().encode(keep.map((e) => `${JSON.stringify(e)}\n`).join("")))
+      fs.fsyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
     fs.renameSync(`${journal}.tmp`, journal)
   }
   return { removed, sinceMigrate, refused: false, nothingToDo: false }
