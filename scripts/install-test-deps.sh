@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the real-storage and real-daemon suites need on Debian 12, when
 # it is missing: Debian's dockerd 20.10, zfs-fuse, thin-provisioning-tools,
-# xfsprogs, btrfs-progs, skopeo, umoci, podman, qemu and the devicemapper guest's packages. Run by
+# xfsprogs, btrfs-progs, skopeo, umoci, podman, qemu, ansible (the runbook's
+# playbook) and the devicemapper guest's packages. Run by
 # `npm test` before the suites. Idempotent; does nothing when all is there.
 #
 # Not root, or no apt-get: installs nothing and says loudly which suites will
@@ -24,6 +25,7 @@ need zfs-fuse zfs-fuse
 need skopeo skopeo
 need umoci umoci
 need podman podman
+need ansible-playbook ansible
 need musl-gcc musl musl-tools
 [ -e "$(dirname "$(gcc -print-libgcc-file-name 2>/dev/null || echo /nonexistent/x)")/libstdc++.a" ] || need_apt+=(g++ libstdc++-12-dev)
 # The devicemapper guest: qemu (TCG), and what goes into its initramfs.
