@@ -4,11 +4,17 @@
  * run, on generated aufs graphs, page cache warm:
  *
  *   bun scripts/bench.ts [--reference PATH] [--cli dist/cas-migrator] [--rounds 3] [--quick] [--jobs N]
- *                        (npm run bench -- ...)
+ *                        [--no-metadata]         (npm run bench -- ...)
+ *
+ * `--reference PATH` is a docker/v1.10-migrator binary (built from its source
+ * with Go); without it only ours runs. After the checksums cases it runs the
+ * metadata case (`migrate` of 10,000 pre-checksummed images,
+ * scripts/bench-metadata.ts) with the same CLI, where that script exists,
+ * unless `--no-metadata`.
  *
  * Graphs (built once in $TMPDIR by scripts/make-graph.ts, reused after):
  * - "7 layers": the shape of real graphs: 7 layers of about 150 MB, each with
- *   3000 small files of 0-16 KiB and two files of 10-110 MiB, GNU and PAX
+ *   3000 small files of 0-16 KiB and two files of 10-100 MiB, GNU and PAX
  *   long-name headers; about 1.05 GB of tar;
  * - "one layer": a single layer of about 600 MB (3000 small files, 4 big);
  * - "fallback": the 7-layer graph without tar-data.json.gz, so every layer's
@@ -44,6 +50,7 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     quick: { type: "boolean", default: false },
     jobs: { type: "string" },
+    "no-metadata": { type: "boolean", default: false },
   },
 })
 const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
@@ -289,7 +296,7 @@ const shaCeiling = async (threads: number): Promise<number> => {
 const scale = (full: number) => String(quick ? Math.max(1, Math.round(full / 5)) : full)
 const sevenLayers = generated(quick ? "7 layers, quick (~210 MB)" : "7 layers (~1.05 GB)", [
   "--layers", "7", "--small-files", scale(3000), "--small-max", "16KiB", "--long-names",
-  "--big-files", "14", "--big-size", quick ? "2MiB-22MiB" : "10MiB-110MiB",
+  "--big-files", "14", "--big-size", quick ? "2MiB-20MiB" : "10MiB-100MiB",
 ])
 const oneLayer = generated(quick ? "one layer, quick (~120 MB)" : "one layer (~600 MB)", [
   "--layers", "1", "--small-files", scale(3000), "--small-max", "16KiB", "--long-names",
@@ -377,4 +384,10 @@ try {
   }
 } finally {
   fs.rmSync(scratch, { recursive: true, force: true })
+}
+
+const metadataBench = path.join(repo, "scripts/bench-metadata.ts")
+if (!values["no-metadata"] && fs.existsSync(metadataBench)) {
+  console.log("\nmetadata: migrate of pre-checksummed images (scripts/bench-metadata.ts)")
+  spawnSync(process.execPath, [metadataBench, "--cli", cli, "--rounds", String(Math.max(1, rounds))], { stdio: "inherit" })
 }
