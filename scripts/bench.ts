@@ -145,6 +145,8 @@ const freshCopy = (graph: Graph, name: string): string => {
 
 interface Measured {
   readonly seconds: number
+  /** User + system CPU seconds of the process and its threads. */
+  readonly cpuSeconds: number
   readonly rssMB: number
   /** Per layer: the helper files written. */
   readonly helpers: Map<string, { diffId: string; size: number; tarData: Buffer }>
@@ -161,9 +163,11 @@ const measure = (tool: Tool, graph: Graph, round: number): Measured => {
     : [reference!, "-g", root, "-s", "aufs"]
   const started = performance.now()
   // Both tools' logs go to /dev/null (the Go migrator logs every layer at debug level).
-  run(TIME, ["-f", "%M", "-o", timeFile, ...command])
+  run(TIME, ["-f", "%M %U %S", "-o", timeFile, ...command])
   const seconds = (performance.now() - started) / 1000
-  const rssMB = Number(fs.readFileSync(timeFile, "utf8").trim().split("\n").at(-1)) * 1024 / MB
+  const [rssKiB, user, system] = fs.readFileSync(timeFile, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number)
+  const rssMB = rssKiB! * 1024 / MB
+  const cpuSeconds = user! + system!
   const helpers = new Map<string, { diffId: string; size: number; tarData: Buffer }>()
   for (const layer of graph.layers) {
     const dir = path.join(root, "graph", layer.id)
@@ -175,7 +179,7 @@ const measure = (tool: Tool, graph: Graph, round: number): Measured => {
     })
   }
   fs.rmSync(root, { recursive: true })
-  return { seconds, rssMB, helpers }
+  return { seconds, cpuSeconds, rssMB, helpers }
 }
 
 /** Bytes of one tar-split stream's segments and file entries, in order. */
@@ -294,11 +298,11 @@ const shaCeiling = async (threads: number): Promise<number> => {
 }
 
 const scale = (full: number) => String(quick ? Math.max(1, Math.round(full / 5)) : full)
-const sevenLayers = generated(quick ? "7 layers, quick (~210 MB)" : "7 layers (~1.05 GB)", [
+const sevenLayers = generated(quick ? "7 layers, quick (~200 MB)" : "7 layers (~1.0 GB)", [
   "--layers", "7", "--small-files", scale(3000), "--small-max", "16KiB", "--long-names",
   "--big-files", "14", "--big-size", quick ? "2MiB-20MiB" : "10MiB-100MiB",
 ])
-const oneLayer = generated(quick ? "one layer, quick (~120 MB)" : "one layer (~600 MB)", [
+const oneLayer = generated(quick ? "one layer, quick (~120 MB)" : "one layer (~660 MB)", [
   "--layers", "1", "--small-files", scale(3000), "--small-max", "16KiB", "--long-names",
   "--big-files", "4", "--big-size", quick ? "20MiB-36MiB" : "100MiB-180MiB",
 ])
@@ -345,10 +349,10 @@ try {
         }
       }
       for (const measured of pending) verify(graph, "go", measured, oursRun)
-      const rate = (m: Measured) => (tarMB(graph) / m.seconds).toFixed(0)
+      const rate = (m: Measured) => `${(tarMB(graph) / m.seconds).toFixed(0)} MB/s (${m.cpuSeconds.toFixed(2)} s CPU)`
       process.stderr.write(
-        `  ${graph.label}, round ${round + 1}: ours ${rate(oursRun!)} MB/s` +
-          (pending.length > 0 ? `, reference ${rate(pending[0]!)} MB/s` : "") + "\n",
+        `  ${graph.label}, round ${round + 1}: ours ${rate(oursRun!)}` +
+          (pending.length > 0 ? `, reference ${rate(pending[0]!)}` : "") + "\n",
       )
     }
     results.push(entry)
@@ -356,17 +360,24 @@ try {
 
   const oneCore = await shaCeiling(1)
   const allCores = await shaCeiling(os.availableParallelism())
-  console.log(`\n| graph | tar MB | ours MB/s | ours peak RSS MB |${reference === undefined ? "" : " reference MB/s | reference peak RSS MB | ours / reference |"}`)
-  console.log(`| --- | --- | --- | --- |${reference === undefined ? "" : " --- | --- | --- |"}`)
+  console.log(
+    `\n| graph | tar MB | ours MB/s | ours CPU ns/B | ours peak RSS MB |` +
+      (reference === undefined ? "" : " reference MB/s | reference CPU ns/B | reference peak RSS MB | ours / reference (time) | ours / reference (CPU) |"),
+  )
+  console.log(`| --- | --- | --- | --- | --- |${reference === undefined ? "" : " --- | --- | --- | --- | --- |"}`)
   for (const { graph, ours, go } of results) {
     const rates = (runs: Array<Measured>) => runs.map((m) => tarMB(graph) / m.seconds)
     const rss = (runs: Array<Measured>) => Math.max(...runs.map((m) => m.rssMB)).toFixed(0)
+    const nsPerByte = (runs: Array<Measured>) => runs.map((m) => m.cpuSeconds * 1e9 / (tarMB(graph) * MB))
     const ratios = go.map((g, i) => g.seconds / ours[i]!.seconds)
+    const cpuRatios = go.map((g, i) => g.cpuSeconds / ours[i]!.cpuSeconds)
     console.log(
-      `| ${graph.label} | ${tarMB(graph).toFixed(0)} | ${range(rates(ours), 0)} | ${rss(ours)} |` +
+      `| ${graph.label} | ${tarMB(graph).toFixed(0)} | ${range(rates(ours), 0)} | ${range(nsPerByte(ours), 2)} | ${rss(ours)} |` +
         (reference === undefined
           ? ""
-          : ` ${range(rates(go), 0)} | ${rss(go)} | ${range(ratios, 2)}x (median ${median(ratios).toFixed(2)}x) |`),
+          : ` ${range(rates(go), 0)} | ${range(nsPerByte(go), 2)} | ${rss(go)} | ${range(ratios, 2)}x (median ${
+            median(ratios).toFixed(2)
+          }x) | ${range(cpuRatios, 2)}x |`),
     )
   }
   const best = Math.max(...results[0]!.ours.map((m) => tarMB(results[0]!.graph) / m.seconds))
@@ -375,7 +386,11 @@ try {
       `${(allCores / MB).toFixed(0)} MB/s on ${os.availableParallelism()}; ours on "${results[0]!.graph.label}" reaches ` +
       `${((best * MB / allCores) * 100).toFixed(0)}% of it (best round)`,
   )
-  console.log(`MB/s: the graph's tar bytes over the wall time of the process (start-up included); every run verified.`)
+  console.log(
+    `MB/s: the graph's tar bytes over the wall time of the process (start-up included); CPU: user + system seconds of ` +
+      `the process (GNU time) per tar byte, which a loaded machine distorts less than wall time; every run verified.`,
+  )
+  console.log(`load average at the end: ${os.loadavg().map((load) => load.toFixed(2)).join(" ")}`)
   if (fallbackHeaderOnly > 0) {
     console.log(
       `fallback: ${fallbackHeaderOnly} layer runs where the reference's diffID differs from ours only in the header ` +
