@@ -5,8 +5,14 @@
  * self-check that needs no oracle, for the demo, the tests and the benchmark.
  *
  *   bun scripts/make-graph.ts --out DIR --driver vfs|overlay|aufs|btrfs
- *       [--size 64MiB] [--layers 4] [--seed 1] [--big-files 0] [--big-size 128MiB] [--expect FILE]
- *       [--busybox /bin/busybox]
+ *       [--size 64MiB] [--layers 4] [--seed 1] [--big-files 0] [--big-size 128MiB|10MiB-200MiB] [--expect FILE]
+ *       [--small-files N] [--small-max 64KiB] [--long-names] [--busybox /bin/busybox]
+ *
+ * Small files fill each layer's share of `--size` (what big files leave), or
+ * with `--small-files N` are N a layer; each is under `--small-max` bytes.
+ * `--big-size A-B` draws each big file's size between A and B.
+ * `--long-names` gives one small file in 16 a name over 100 bytes, carried in
+ * a GNU `././@LongLink` member or a PAX header (alternately), as real layers have.
  *
  * `--busybox FILE` puts that (static) busybox at /bin/busybox of the base
  * layer, with /bin/sh and /bin/echo linked to it, so the image really runs.
@@ -46,6 +52,15 @@ const parseSize = (text: string): number => {
   return Math.round(Number(match[1]) * scale)
 }
 
+/** `128MiB` (every big file that size) or `10MiB-200MiB` (each drawn between the two). */
+const parseSizeRange = (text: string): { min: number; max: number } => {
+  const [low, high] = text.split("-")
+  const min = parseSize(low!)
+  const max = high === undefined ? min : parseSize(high)
+  if (max < min) throw new Error(`Cannot read size range ${text}: the second size is smaller`)
+  return { min, max }
+}
+
 /** xorshift32: fast, deterministic content from the seed. */
 class Random {
   private state: number
@@ -82,7 +97,11 @@ interface Options {
   readonly layers: number
   readonly seed: number
   readonly bigFiles: number
-  readonly bigSize: number
+  /** Each big file's size is drawn from [min, max]. */
+  readonly bigSize: { readonly min: number; readonly max: number }
+  readonly smallFiles: number | undefined
+  readonly smallMax: number
+  readonly longNames: boolean
   readonly expect: string | undefined
   readonly busybox: string | undefined
 }
@@ -107,11 +126,11 @@ const buildLayer = (
     fs.mkdirSync(path.join(dir, name), { recursive: true })
     directories.push([name, mtime])
   }
-  const file = (name: string, size: number, mode = 0o644) => {
+  const file = (name: string, size: number, mode = 0o644, longName?: "gnu" | "pax") => {
     const target = path.join(dir, name)
     fs.rmSync(target, { force: true }) // a new inode, never a write through an overlay hard link
     const fd = fs.openSync(target, "w", mode)
-    recorder.add({ name, mode, type: "file", size, mtime }, (sink) => {
+    recorder.add({ name, mode, type: "file", size, mtime, ...(longName === undefined ? {} : { longName }) }, (sink) => {
       for (let left = size; left > 0;) {
         const piece = chunk.subarray(0, Math.min(left, CHUNK))
         random.fill(piece)
@@ -144,22 +163,31 @@ const buildLayer = (
   }
   const top = `l${index}`
   directory(top)
-  const smallBudget = Math.max(0, Math.floor((options.size - options.bigFiles * options.bigSize) / options.layers))
+  const meanBig = (options.bigSize.min + options.bigSize.max) / 2
+  const smallBudget = Math.max(0, Math.floor((options.size - options.bigFiles * meanBig) / options.layers))
   const fixedSizes = [0, 1, 511, 512, 513]
   let used = 0
-  for (let d = 0; used < smallBudget || d === 0; d++) {
+  let count = 0
+  const more = () => options.smallFiles === undefined ? used < smallBudget : count < options.smallFiles
+  for (let d = 0; more() || d === 0; d++) {
     directory(`${top}/d${d}`)
-    for (let f = 0; f < 32 && (used < smallBudget || f < fixedSizes.length); f++) {
-      const size = d === 0 && f < fixedSizes.length ? fixedSizes[f]! : random.below(64 * 1024)
-      file(`${top}/d${d}/f${f}`, size, f === 1 ? 0o755 : 0o644)
+    for (let f = 0; f < 32 && (more() || f < fixedSizes.length); f++) {
+      const size = d === 0 && f < fixedSizes.length ? fixedSizes[f]! : random.below(options.smallMax)
+      const long = options.longNames && f % 16 === 15
+      const name = long ? `${top}/d${d}/${"a-long-file-name-".repeat(6)}f${f}` : `${top}/d${d}/f${f}`
+      file(name, size, f === 1 ? 0o755 : 0o644, long ? (d % 2 === 0 ? "gnu" : "pax") : undefined)
       used += size
+      count++
     }
   }
   member({ name: `${top}/link`, mode: 0o777, type: "symlink", size: 0, mtime, linkName: "d0/f1" }, () =>
     fs.symlinkSync("d0/f1", path.join(dir, top, "link")))
   member({ name: `${top}/hard`, mode: 0o755, type: "hardlink", size: 0, mtime, linkName: `${top}/d0/f1` }, () =>
     fs.linkSync(path.join(dir, top, "d0/f1"), path.join(dir, top, "hard")))
-  for (let b = 0; b < bigFiles; b++) file(`${top}/big${b}.bin`, options.bigSize)
+  for (let b = 0; b < bigFiles; b++) {
+    const { min, max } = options.bigSize
+    file(`${top}/big${b}.bin`, min === max ? min : min + random.below(max - min + 1))
+  }
 
   if (index > 0) {
     // A child changes its parent: rewrites one file and deletes another (a whiteout).
@@ -250,6 +278,9 @@ if (import.meta.main) {
       seed: { type: "string", default: "1" },
       "big-files": { type: "string", default: "0" },
       "big-size": { type: "string", default: "128MiB" },
+      "small-files": { type: "string" },
+      "small-max": { type: "string", default: "64KiB" },
+      "long-names": { type: "boolean", default: false },
       expect: { type: "string" },
       busybox: { type: "string" },
     },
@@ -257,7 +288,8 @@ if (import.meta.main) {
   const driver = values.driver as Driver
   if (values.out === undefined || !DRIVERS.includes(driver)) {
     process.stderr.write(`usage: make-graph.ts --out DIR --driver ${DRIVERS.join("|")} [--size 64MiB] [--layers 4] ` +
-      "[--seed 1] [--big-files 0] [--big-size 128MiB] [--expect FILE]\n")
+      "[--seed 1] [--big-files 0] [--big-size 128MiB|10MiB-200MiB] [--small-files N] [--small-max 64KiB] [--long-names] " +
+      "[--expect FILE] [--busybox FILE]\n")
     process.exit(2)
   }
   const started = performance.now()
@@ -268,7 +300,10 @@ if (import.meta.main) {
     layers: Math.max(1, Number(values.layers)),
     seed: Number(values.seed),
     bigFiles: Number(values["big-files"]),
-    bigSize: parseSize(values["big-size"]),
+    bigSize: parseSizeRange(values["big-size"]),
+    smallFiles: values["small-files"] === undefined ? undefined : Number(values["small-files"]),
+    smallMax: parseSize(values["small-max"]),
+    longNames: values["long-names"],
     expect: values.expect,
     busybox: values.busybox,
   })

@@ -207,9 +207,9 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
             `${options.tarDataPath}: inflates past ${inflatedLimit} bytes from ${metadata.size} (a gzip bomb, not tar-split metadata)`,
           )
         }
-        for (const value of splitter.push(text.decode(chunk as Uint8Array, { stream: true }))) {
-          handleEntry(decodeEntryText(value))
-        }
+        const parsed: Array<unknown> = []
+        const values = splitter.pushParsed(text.decode(chunk as Uint8Array, { stream: true }), parsed)
+        for (let i = 0; i < values.length; i++) handleEntry(decodeEntryText(values[i]!, parsed[i]))
       }
     } catch (error) {
       gunzip.destroy()

@@ -22,20 +22,22 @@ export interface MemberHeader {
   readonly size: number
   readonly mtime: number
   readonly linkName?: string
+  /** A name longer than 100 bytes goes in a GNU `././@LongLink` member (the default, as GNU tar) or a PAX header. */
+  readonly longName?: "gnu" | "pax"
 }
 
-const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", directory: "5" } as const
+const TYPEFLAG = { file: "0", hardlink: "1", symlink: "2", directory: "5", longLink: "L", pax: "x" } as const
 const utf8 = new TextEncoder()
 
 const octal = (value: number, width: number): string => value.toString(8).padStart(width - 1, "0") + "\0"
 
 /** A 512-byte GNU tar header (`ustar  \0` magic, as GNU tar writes). */
-export const tarHeader = (member: MemberHeader): Uint8Array => {
+export const tarHeader = (member: Omit<MemberHeader, "type"> & { readonly type: keyof typeof TYPEFLAG }): Uint8Array => {
   const header = new Uint8Array(BLOCK)
   const put = (offset: number, text: string) => header.set(utf8.encode(text), offset)
   const name = utf8.encode(member.name)
-  if (name.length > 100) throw new Error(`name too long for this generator: ${member.name}`)
-  header.set(name, 0)
+  // A longer name is carried by the extension member before this header (see `nameExtension`).
+  header.set(name.subarray(0, 100), 0)
   put(100, octal(member.mode & 0o7777, 8))
   put(108, octal(0, 8))
   put(116, octal(0, 8))
@@ -53,6 +55,38 @@ export const tarHeader = (member: MemberHeader): Uint8Array => {
   return header
 }
 
+const padded = (data: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(Math.ceil(data.length / BLOCK) * BLOCK)
+  out.set(data)
+  return out
+}
+
+/** A PAX record `"<len> path=<name>\n"`, whose decimal length counts itself. */
+const paxRecord = (key: string, value: string): Uint8Array => {
+  const body = utf8.encode(` ${key}=${value}\n`).length
+  let length = body + 1
+  while (String(length).length + body > length) length++
+  return utf8.encode(`${length} ${key}=${value}\n`)
+}
+
+/**
+ * The blocks that carry a name longer than 100 bytes before the member's own
+ * header (empty for a short name): GNU tar's `././@LongLink` member, or a PAX
+ * extended header. tar-split keeps them in the member's header segment.
+ */
+export const nameExtension = (member: MemberHeader): Uint8Array => {
+  if (utf8.encode(member.name).length <= 100) return new Uint8Array(0)
+  const data = member.longName === "pax"
+    ? paxRecord("path", member.name)
+    : new Uint8Array([...utf8.encode(member.name), 0])
+  const name = member.longName === "pax" ? `PaxHeaders.0/${member.name.slice(-60)}` : "././@LongLink"
+  const header = tarHeader({ name, mode: 0o644, type: member.longName === "pax" ? "pax" : "longLink", size: data.length, mtime: member.mtime })
+  const out = new Uint8Array(BLOCK + Math.ceil(data.length / BLOCK) * BLOCK)
+  out.set(header)
+  out.set(padded(data), BLOCK)
+  return out
+}
+
 /** Builds one layer's tar stream in a hash while recording its tar-split metadata. */
 export class TarRecorder {
   readonly sha: Hash = createHash("sha256")
@@ -67,9 +101,10 @@ export class TarRecorder {
 
   /** Adds a member; `content` yields the file's bytes for regular files. */
   add(member: MemberHeader, content?: (sink: (chunk: Uint8Array) => void) => void): void {
-    const header = tarHeader(member)
-    const segment = new Uint8Array(this.pendingPadding + BLOCK)
-    segment.set(header, this.pendingPadding)
+    const extension = nameExtension(member)
+    const segment = new Uint8Array(this.pendingPadding + extension.length + BLOCK)
+    segment.set(extension, this.pendingPadding)
+    segment.set(tarHeader(member), this.pendingPadding + extension.length)
     this.emitSegment(segment)
     let crc = 0n
     let written = 0
