@@ -275,6 +275,8 @@ export class TarStreamReader {
       return Number(text)
     }
     for (const [key, value] of pending.pax) {
+      // Go's mergePAX keeps the ustar value for an empty record, and so drops an empty xattr (Docker 20.10 read Xattrs).
+      if (value.length === 0) continue
       if (key === "path") name = value
       else if (key === "linkpath") linkname = value
       else if (key === "size") size = integer(key, value)
