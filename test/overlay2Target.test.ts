@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { extractGolden, isRoot, makeGraph, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
+import { extractGolden, isRoot, makeGraph, repo, runCli, runKilledAfter, sh, snapshot, tempDir } from "./support/cli.ts"
 import { haveDockerd, withDockerd } from "./support/dockerd.ts"
 
 const SKIP = !isRoot
@@ -109,7 +109,12 @@ const storeFiles = (store: string): Map<string, string> => {
 interface Report {
   readonly exitCode: number
   readonly images: ReadonlyArray<{ readonly id: string; readonly status: string; readonly imageId?: string }>
+  readonly containers: ReadonlyArray<{ readonly id: string; readonly status: string; readonly mount?: boolean; readonly warning?: string }>
 }
+
+/** `docker diff` of each container, sorted (its changes over its image and init layer). */
+const diffs = (docker: (...args: Array<string>) => string, ids: ReadonlyArray<string>) =>
+  new Map(ids.map((id) => [id, docker("diff", id).trim().split("\n").sort()]))
 
 const untar = (archive: string) => {
   const dir = `${archive}.d`
@@ -171,7 +176,18 @@ for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
         Repositories: Record<string, Record<string, string>>
       }
       const lying = new Set<string>()
+      // Containers whose layers the source driver exposes (not yet the legacy overlay driver's upper/ directories).
+      const converted = report.containers.filter((c) => c.status === "migrated" && c.mount === true).map((c) => c.id)
+      if (driver !== "overlay") assert.ok(converted.length >= 2, `containers converted: ${JSON.stringify(report.containers)}`)
+      let changes = new Map<string, Array<string>>()
       withDockerd(root, "overlay2", ({ docker, tryDocker }) => {
+        const containers = new Set(docker("ps", "-a", "--no-trunc", "--format", "{{.ID}}").trim().split("\n"))
+        for (const id of converted) assert.ok(containers.has(id), `container ${id} not listed: ${[...containers].join(", ")}`)
+        for (const id of converted) {
+          const config = JSON.parse(readText(path.join(root, "containers", id, "config.v2.json"))) as { Driver: string }
+          assert.equal(config.Driver, "overlay2")
+        }
+        changes = diffs(docker, converted)
         const listed = new Set(docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").trim().split("\n"))
         for (const [repository, refs] of Object.entries(expected.Repositories)) {
           for (const [reference, imageId] of Object.entries(refs)) {
@@ -196,6 +212,11 @@ for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
         }
       })
       assert.ok(lying.size <= 1, `images whose saved layers differ from their diffIDs: ${[...lying].join(", ")}`)
+
+      if (driver === "vfs") {
+        // The legacy changes, as a daemon reading the legacy driver's own layers finds them.
+        withDockerd(same, "vfs", ({ docker }) => assert.deepEqual(diffs(docker, converted), changes, "docker diff on overlay2 vs on vfs"))
+      }
 
       // dockerd's own overlay2, on a fresh root on the same file system, loads the same images.
       const fresh = path.join(disk.mountpoint, "fresh")
@@ -232,4 +253,64 @@ test("a generated busybox graph migrated to overlay2 runs on dockerd 20.10 (dock
   } finally {
     disk.release()
   }
+})
+
+/**
+ * What a run leaves, with the random IDs replaced by what they stand for: per
+ * chain ID (or container) its directory's files, `lower` as chain IDs, its
+ * `diff/` tree; the store but cache and mount IDs; what else is in overlay2/.
+ */
+const normalizedResult = (root: string, sinceNs: bigint) => {
+  const store = path.join(root, "image", "overlay2")
+  const home = path.join(root, "overlay2")
+  const names = new Map<string, string>() // overlay2 ID -> what it stands for
+  for (const [chain, cacheId] of cacheIds(store)) names.set(cacheId, `layer ${chain}`)
+  const mounts = path.join(store, "layerdb", "mounts")
+  for (const container of fs.existsSync(mounts) ? fs.readdirSync(mounts) : []) {
+    names.set(readText(path.join(mounts, container, "mount-id")), `container ${container}`)
+    const init = path.join(mounts, container, "init-id")
+    if (fs.existsSync(init)) names.set(readText(init), `init ${container}`)
+  }
+  const links = new Map(fs.readdirSync(path.join(home, "l")).map((short) => [short, fs.readlinkSync(path.join(home, "l", short))]))
+  const layers: Record<string, unknown> = {}
+  for (const [id, name] of names) {
+    const dir = path.join(home, id)
+    const link = readText(path.join(dir, "link"))
+    const lower = fs.existsSync(path.join(dir, "lower"))
+      ? readText(path.join(dir, "lower")).split(":").map((l) => names.get(path.basename(path.dirname(links.get(path.basename(l)) ?? ""))) ?? `unknown ${l}`)
+      : null
+    layers[name] = {
+      files: fs.readdirSync(dir).sort(),
+      linked: links.get(link) === `../${id}/diff`,
+      lower,
+      diff: tree(path.join(dir, "diff"), sinceNs),
+    }
+  }
+  const unnamed = fs.readdirSync(home).filter((name) => name !== "l" && !names.has(name))
+  return { layers, unnamed, links: links.size, store: [...storeFiles(store)].sort() }
+}
+
+test("SIGKILL at moments spread over a run of migrate --target-driver overlay2 (vfs golden), each run resuming the last: the files of an uninterrupted run but for the random IDs, nothing half-made left", { skip: SKIP }, async () => {
+  const sinceNs = BigInt(Date.now() - 60_000) * 1_000_000n
+  const clean = extractGolden("vfs")
+  const started = Date.now()
+  const cleanRun = runCli(["migrate", "--graph", clean, "--target-driver", "overlay2", "--json"])
+  const duration = Date.now() - started
+  assert.equal(cleanRun.code, 1, cleanRun.stderr) // the golden's failing images, as a same-driver migrate
+  const expected = normalizedResult(clean, sinceNs)
+  assert.deepEqual(expected.unnamed, [])
+
+  const killed = extractGolden("vfs")
+  const points = 10
+  let kills = 0
+  for (let i = 1; i <= points; i++) {
+    if (await runKilledAfter(["migrate", "--graph", killed, "--target-driver", "overlay2"], Math.round((duration * i) / (points + 1)))) kills++
+  }
+  assert.ok(kills >= 3, `only ${kills} of ${points} runs were killed before they finished`)
+  const final = runCli(["migrate", "--graph", killed, "--target-driver", "overlay2", "--json"])
+  assert.equal(final.code, 1, final.stderr)
+  const result = normalizedResult(killed, sinceNs)
+  assert.deepEqual(result, expected)
+  const leftovers = sh(`find "$1" -name '.tmp-*'`, killed).trim()
+  assert.equal(leftovers, "", "temporaries left")
 })

@@ -667,6 +667,7 @@ export const runMigrate = (
         command: "migrate",
         root: config.root,
         driver: driverName,
+        ...(target === undefined ? {} : { targetDriver: target.name, targetRoot: target.root }),
         exitCode: code,
         fatal: report.fatal ?? null,
         summary: {

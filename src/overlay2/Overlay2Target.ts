@@ -11,13 +11,18 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
+import { regenerateLayer } from "../RegenerateLayer.ts"
+import { StorageDriver } from "../StorageDriver.ts"
 import { type LayerSink, streamLayerTar } from "../export/LayerTar.ts"
 import type { GraphId } from "../Ids.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { type TargetDriver, type TargetLayer, TargetLayerError } from "../TargetDriver.ts"
+import { type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
 import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
 import { overlayDiffApplier } from "./OverlayDiffApplier.ts"
 import { TarStreamReader } from "./TarStreamReader.ts"
+
+let engine: Crc64Engine | undefined
 
 /** A sink that unpacks the tar into `diff` (emptied again before a retry). */
 const applyingSink = (diff: string, onBytes: (bytes: number) => void): LayerSink => {
@@ -101,10 +106,71 @@ export const overlay2Target = (options: {
       }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
       return cacheId
     })
+  /**
+   * A container's layer (`graphId`, over `graphParent` in the source driver)
+   * as overlay2 directory `id` over `parentCacheId`: its changes, as Docker's
+   * archiver finds them (aufs: its own directory, whiteouts included; a
+   * snapshot driver: the difference from its parent's root), unpacked as
+   * overlay2 unpacks a layer (whiteouts become 0/0 devices).
+   */
+  const makeContainerLayer = (id: string, graphId: string, graphParent: string, parentCacheId: string | undefined) =>
+    Effect.gen(function* () {
+      const failed = (detail: string) => new TargetLayerError({ layer: graphId, detail })
+      const driver = yield* StorageDriver
+      const made = yield* Effect.try({
+        try: () => {
+          openOverlay2Home(options.root, home)
+          return beginLayer(options.root, home, id, parentCacheId)
+        },
+        catch: (error) => failed(errorMessage(error)),
+      })
+      yield* Effect.scoped(Effect.gen(function* () {
+        const view = yield* Effect.mapError(driver.view(graphId as GraphId), (error) => failed(error.message))
+        const parentRoot = driver.layerFiles !== "snapshot" || graphParent === ""
+          ? undefined
+          : (yield* Effect.mapError(driver.view(graphParent as GraphId), (error) => failed(error.message))).root
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-overlay2-"))
+        yield* Effect.try({
+          try: () => {
+            const sink = applyingSink(made.diff, onBytes)
+            engine ??= makeCrc64Engine()
+            regenerateLayer(
+              { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: path.join(scratch, "tar-split.gz") },
+              engine,
+              () => {},
+              sink.write,
+            )
+            sink.close()
+          },
+          catch: (error) => failed(`its changes cannot be read: ${errorMessage(error)}`),
+        }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true }))))
+      })).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      yield* Effect.try({
+        try: () => commitLayer(options.root, home, made, parentCacheId),
+        catch: (error) => failed(errorMessage(error)),
+      }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+    })
+
+  const makeMount = (mount: TargetMount) =>
+    Effect.gen(function* () {
+      // Docker names a container's layers with a new random ID, and its init layer `<mount ID>-init`.
+      const mountId = newLayerId()
+      let parentCacheId = mount.imageCacheId
+      let initId: string | undefined
+      if (mount.initGraphId !== undefined) {
+        initId = `${mountId}-init`
+        yield* makeContainerLayer(initId, mount.initGraphId, mount.imageGraphId, parentCacheId)
+        parentCacheId = initId
+      }
+      yield* makeContainerLayer(mountId, mount.container, mount.initGraphId ?? mount.imageGraphId, parentCacheId)
+      return { mountId, initId }
+    })
+
   return {
     name: OVERLAY2,
     root: options.targetRoot,
     prepare: (inUse) => sweepOverlay2(options.root, home, inUse),
     makeLayer,
+    makeMount,
   }
 }
