@@ -8,6 +8,7 @@
  * changes nothing; a generated busybox graph's image runs.
  */
 import assert from "node:assert/strict"
+import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -313,4 +314,21 @@ test("SIGKILL at moments spread over a run of migrate --target-driver overlay2 (
   assert.deepEqual(result, expected)
   const leftovers = sh(`find "$1" -name '.tmp-*'`, killed).trim()
   assert.equal(leftovers, "", "temporaries left")
+})
+
+test("a legacy overlay container's upper/ is copied into diff/ as it is: whiteouts, opaque directories, owners, modes, xattrs, times, hard links, devices, symlinks", { skip: SKIP }, async () => {
+  const { copyOverlayUpper } = await import("../src/overlay2/CopyOverlayUpper.ts")
+  const base = tempDir(NAME)
+  const upper = path.join(base, "upper")
+  const diff = path.join(base, "diff")
+  fs.mkdirSync(diff)
+  sh(`set -e
+    mkdir -p "$1/etc/opaque" "$1/var"
+    echo hosts > "$1/etc/hosts"; ln "$1/etc/hosts" "$1/etc/hosts-link"; ln -s ../etc/hosts "$1/var/link"
+    mknod "$1/etc/gone" c 0 0; mknod "$1/var/null" c 1 3; mkfifo "$1/var/fifo"
+    setfattr -n trusted.overlay.opaque -v y "$1/etc/opaque" 2>/dev/null || python3 -c 'import os,sys; os.setxattr(sys.argv[1], "trusted.overlay.opaque", b"y")' "$1/etc/opaque"
+    chown 1000:2000 "$1/etc/hosts"; chmod 4751 "$1/etc/hosts"; touch -h -d '2001-02-03 04:05:06.123456789' "$1/var/link" "$1/etc/hosts" "$1/etc/opaque"`, upper)
+  copyOverlayUpper(new Uint8Array(Buffer.from(upper)), new Uint8Array(Buffer.from(diff)))
+  assert.deepEqual(tree(diff, 1n << 62n), tree(upper, 1n << 62n))
+  assert.ok(tree(upper, 1n << 62n).some((row) => row.includes("trusted.overlay.opaque")), "the opaque xattr was set")
 })

@@ -19,6 +19,7 @@ import type { GraphId } from "../Ids.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
 import { type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
 import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
+import { copyOverlayUpper } from "./CopyOverlayUpper.ts"
 import { overlayDiffApplier } from "./OverlayDiffApplier.ts"
 import { TarStreamReader } from "./TarStreamReader.ts"
 
@@ -124,7 +125,15 @@ export const overlay2Target = (options: {
         },
         catch: (error) => failed(errorMessage(error)),
       })
-      yield* Effect.scoped(Effect.gen(function* () {
+      if (driver.containerUpper !== undefined) {
+        const upper = yield* Effect.mapError(driver.containerUpper(graphId), (error) => failed(error.message))
+        yield* Effect.try({
+          try: () => {
+            if (upper !== undefined) copyOverlayUpper(new Uint8Array(Buffer.from(upper)), new Uint8Array(Buffer.from(made.diff)))
+          },
+          catch: (error) => failed(`its changes cannot be copied: ${errorMessage(error)}`),
+        }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      } else yield* Effect.scoped(Effect.gen(function* () {
         const view = yield* Effect.mapError(driver.view(graphId as GraphId), (error) => failed(error.message))
         const parentRoot = driver.layerFiles !== "snapshot" || graphParent === ""
           ? undefined

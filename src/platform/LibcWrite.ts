@@ -24,6 +24,8 @@ interface LibcCalls {
   lsetxattr(path: Uint8Array, name: Uint8Array, value: Uint8Array, length: number, flags: number): number
   unlink(path: Uint8Array): number
   rmdir(path: Uint8Array): number
+  llistxattr(path: Uint8Array, list: Uint8Array): number
+  lgetxattr(path: Uint8Array, name: Uint8Array, value: Uint8Array): number
   errno(): number
 }
 
@@ -73,6 +75,8 @@ const SIGNATURES: Record<string, [ReadonlyArray<"p" | "i" | "u" | "d" | "z">, "i
   lsetxattr: [["p", "p", "p", "z", "i"], "i"],
   unlink: [["p"], "i"],
   rmdir: [["p"], "i"],
+  llistxattr: [["p", "p", "z"], "z"],
+  lgetxattr: [["p", "p", "p", "z"], "z"],
   __errno_location: [[], "p"],
 }
 
@@ -133,6 +137,8 @@ const load = (): LibcCalls => {
     lsetxattr: (path, name, value, length, flags) => int(call("lsetxattr", path, name, value, size(length), flags)),
     unlink: (path) => int(call("unlink", path)),
     rmdir: (path) => int(call("rmdir", path)),
+    llistxattr: (path, list) => int(call("llistxattr", path, list, size(list.length))),
+    lgetxattr: (path, name, value) => int(call("lgetxattr", path, name, value, size(value.length))),
     errno,
   }
 }
@@ -226,3 +232,23 @@ export const lsetxattr = (path: Uint8Array, name: Uint8Array, value: Uint8Array)
 export const unlink = (path: Uint8Array): void => void check(calls().unlink(cString(path)), "unlink", path)
 
 export const rmdir = (path: Uint8Array): void => void check(calls().rmdir(cString(path)), "rmdir", path)
+
+/** Linux caps an xattr list and value at 64 KiB, so buffers of that size never get ERANGE. */
+const xattrBuffer = new Uint8Array(65536)
+
+/** Every xattr of `path` itself (not a symlink's target): names and values. */
+export const listXattrs = (path: Uint8Array): Array<readonly [Uint8Array, Uint8Array]> => {
+  const c = cString(path)
+  const length = check(calls().llistxattr(c, xattrBuffer), "llistxattr", path)
+  const names: Array<Uint8Array> = []
+  let start = 0
+  for (let i = 0; i < length; i++) {
+    if (xattrBuffer[i] !== 0) continue
+    if (i > start) names.push(xattrBuffer.slice(start, i))
+    start = i + 1
+  }
+  return names.map((name) => {
+    const n = check(calls().lgetxattr(c, cString(name), xattrBuffer), "lgetxattr", path)
+    return [name, xattrBuffer.slice(0, n)] as const
+  })
+}
