@@ -65,7 +65,8 @@ export const copyOverlayUpper = (from: Uint8Array, to: Uint8Array): void => {
       libc.lchown(dst, stat.uid, stat.gid)
       for (const [key, value] of libc.listXattrs(src)) libc.lsetxattr(dst, key, value)
       if (stat.kind !== "symlink") libc.chmod(dst, stat.mode & 0o7777)
-      libc.setTimes(dst, stat.mtimeNs, stat.mtimeNs, stat.kind === "symlink")
+      const mtimeNs = libc.modificationTimeNs(src)
+      libc.setTimes(dst, mtimeNs, mtimeNs, stat.kind === "symlink")
     }
   }
   copyDirectory(from, to)
