@@ -334,3 +334,20 @@ test("a legacy overlay container's upper/ is copied into diff/ as it is: whiteou
   assert.deepEqual(tree(diff, 1n << 62n), tree(upper, 1n << 62n))
   assert.ok(tree(upper, 1n << 62n).some((row) => row.includes("trusted.overlay.opaque")), "the opaque xattr was set")
 })
+
+test("too little space on the target is refused up front with the figures (exit 2), nothing written there", { skip: isRoot ? false : "needs root (tmpfs mount, golden extraction)" }, () => {
+  const root = extractGolden("vfs")
+  const small = path.join(tempDir(NAME), "small")
+  fs.mkdirSync(small)
+  sh(`mount -t tmpfs -o size=1m tmpfs "$1"`, small)
+  try {
+    const refused = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", small, "--json"])
+    assert.equal(refused.code, 2, refused.stderr)
+    const summary = JSON.parse(refused.stdout) as { exitCode: number; error: string; fatal: string }
+    assert.equal(summary.error, "TargetSpaceError")
+    assert.match(summary.fatal, /need about [0-9.]+ MB \([0-9]+ bytes\), [0-9.]+ MB \([0-9]+ bytes\) are free/)
+    assert.deepEqual(fs.readdirSync(small), [], "nothing written in the target")
+  } finally {
+    spawnSync("umount", [small])
+  }
+})

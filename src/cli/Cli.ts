@@ -648,12 +648,11 @@ export const runMigrate = (
     let target: TargetDriver | undefined
     if (config.targetDriver !== undefined) {
       const targetRoot = config.targetRoot ?? config.root
-      if (targetRoot !== config.root) {
-        yield* checkRoot(targetRoot)
-        yield* guardRoot(targetRoot, { force: config.force })
-      }
+      if (targetRoot !== config.root) yield* checkRoot(targetRoot)
+      // Before anything is written in the target (the guard's lock is).
       const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
       yield* checkSpace(targetRoot, yield* neededBytes(config.root, new Set(done.keys())))
+      if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force })
       target = overlay2Target({ root: config.root, targetRoot })
     }
     const report = yield* migrate({ ...options, driverName, target }).pipe(Effect.provide(driver))
