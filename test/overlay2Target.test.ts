@@ -241,17 +241,58 @@ for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   })
 }
 
-test("a generated busybox graph migrated to overlay2 runs on dockerd 20.10 (docker run prints ok)", { skip: SKIP }, () => {
+const SCRIPT = `read x < /data/hello; read y < /etc/legacy-init; echo "$x $y"`
+
+/** A stopped Docker 1.9 container of `image` on vfs: its -init layer adds `/etc/legacy-init`, its own `/data/hello` and deletes `/etc/gone-file`. */
+const legacyContainer = (root: string, image: string, id: string) => {
+  const dir = path.join(root, "containers", id)
+  fs.mkdirSync(dir, { recursive: true })
+  const config = {
+    State: { Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: "", StartedAt: "2015-12-02T09:00:00.5Z", FinishedAt: "2015-12-02T09:00:01.25Z" },
+    ID: id,
+    Created: "2015-12-02T08:59:59.999999999Z",
+    // The image has busybox's sh and echo only: read both layers' files with sh's builtins.
+    Path: "/bin/sh",
+    Args: ["-c", SCRIPT],
+    Config: {
+      Hostname: "4f3c2a1b0e9d", Domainname: "", User: "", AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false,
+      Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], Cmd: ["/bin/sh", "-c", SCRIPT], Image: "sample/app", Volumes: null, WorkingDir: "", Entrypoint: null, OnBuild: null, Labels: {},
+    },
+    Image: image,
+    NetworkSettings: { Bridge: "", SandboxID: "", HairpinMode: false, Ports: null },
+    ResolvConfPath: "", HostnamePath: "", HostsPath: "", LogPath: "", Name: "/legacy", RestartCount: 0, Driver: "vfs", ExecDriver: "native-0.2",
+    MountLabel: "", ProcessLabel: "", AppArmorProfile: "", ExecIDs: null, HasBeenStartedBefore: true, HasBeenManuallyStopped: false, MountPoints: {}, Volumes: null, VolumesRW: null,
+  }
+  fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config))
+  fs.writeFileSync(path.join(dir, "hostconfig.json"), JSON.stringify({
+    Binds: null, ContainerIDFile: "", LogConfig: { Type: "json-file", Config: {} }, NetworkMode: "none", PortBindings: {},
+    RestartPolicy: { Name: "no", MaximumRetryCount: 0 }, VolumeDriver: "", VolumesFrom: null, Privileged: false,
+  }))
+  const vfs = path.join(root, "vfs", "dir")
+  sh(`set -e
+    cp -a "$1/$2" "$1/$3-init"; mkdir -p "$1/$3-init/etc"; echo init > "$1/$3-init/etc/legacy-init"; echo gone > "$1/$3-init/etc/gone-file"
+    cp -a "$1/$3-init" "$1/$3"; mkdir "$1/$3/data"; echo hello-legacy > "$1/$3/data/hello"; rm "$1/$3/etc/gone-file"`, vfs, image, id)
+}
+
+test("a generated busybox graph migrated to overlay2 runs on dockerd 20.10 (docker run prints ok); its legacy container is listed, docker diff shows its changes, docker start runs it with its files", { skip: SKIP }, () => {
   const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((file) => fs.existsSync(file))
   assert.ok(busybox !== undefined, "busybox-static is installed with docker.io")
   const disk = loopExt4()
   try {
     const root = path.join(disk.mountpoint, "docker")
     makeGraph(root, "vfs", ["--size", "2MiB", "--layers", "2", "--busybox", busybox])
+    const repositories = JSON.parse(readText(path.join(root, "repositories-vfs"))) as { Repositories: Record<string, Record<string, string>> }
+    const image = repositories.Repositories["sample/app"]!["latest"]!
+    const id = "c0ffee".padEnd(64, "0")
+    legacyContainer(root, image, id)
     const result = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--json"])
     assert.equal(result.code, 0, result.stderr)
     withDockerd(root, "overlay2", ({ docker }) => {
       assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
+      assert.match(docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"), new RegExp(`${id} legacy`))
+      // The init layer's changes are not the container's (docker diff shows the read-write layer's).
+      assert.deepEqual(docker("diff", id).trim().split("\n").sort(), ["A /data", "A /data/hello", "C /etc", "D /etc/gone-file"])
+      assert.equal(docker("start", "-a", id).trim(), "hello-legacy init")
     })
   } finally {
     disk.release()
