@@ -359,11 +359,12 @@ const migrateImages = async (
       diffId,
       size: Number(sizeText),
       tarDataPath: paths.migrationTarData,
-      makeData: makeData === undefined || graphId === undefined
-        ? undefined
-        : () => makeData({ graphId, graphParent: parentText, parentCacheId, diffId }).catch((error: unknown) => {
+      makeData: makeData === undefined ? undefined : () => {
+        if (graphId === undefined) throw new ImageFailure(`${v1Id} is not a layer ID: its data cannot be made in the target driver`)
+        return makeData({ graphId, graphParent: parentText, parentCacheId, diffId }).catch((error: unknown) => {
           throw new ImageFailure(errorMessage(error), isWriteError(error))
-        }),
+        })
+      },
     })
     const imageJson = await readSmallFile(paths.json, SMALL_FILE_LIMIT.config).catch((error) => {
       throw new ImageFailure(`${paths.json}: ${errorText(error)}`)

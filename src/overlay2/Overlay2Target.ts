@@ -42,7 +42,10 @@ const applyingSink = (diff: string, onBytes: (bytes: number) => void): LayerSink
       reader.close()
       applier.finish()
     },
-    discard: emptyDiff,
+    discard: () => {
+      applier.abort()
+      emptyDiff()
+    },
   }
 }
 

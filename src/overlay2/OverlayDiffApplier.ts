@@ -84,7 +84,7 @@ interface Current {
 }
 
 /** A sink for `TarStreamReader` that applies each entry under `dest`; `finish` sets the directories' times. */
-export const overlayDiffApplier = (dest: Uint8Array): TarEntrySink & { finish(): void } => {
+export const overlayDiffApplier = (dest: Uint8Array): TarEntrySink & { finish(): void; abort(): void } => {
   const directories: Array<{ readonly path: Uint8Array; readonly header: TarHeader }> = []
   let current: Current | undefined
 
@@ -212,6 +212,17 @@ export const overlayDiffApplier = (dest: Uint8Array): TarEntrySink & { finish():
         finishEntry(done.header, done.path, undefined)
       } catch (error) {
         fail(display(done.header.name), error)
+      }
+    },
+    abort: () => {
+      const open = current
+      current = undefined
+      if (open?.fd !== undefined) {
+        try {
+          libc.closeFile(open.fd, open.path)
+        } catch {
+          // the entry is being thrown away with the rest
+        }
       }
     },
     finish: () => {
