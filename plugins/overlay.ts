@@ -14,4 +14,6 @@ export const layer = (graphRoot: string) =>
     listing: ".",
     files: (id) => `${id}/root`,
     marker: (id) => id,
+    // A container's layers are `upper/` (its changes) over `lower-id`'s root, not a root of their own.
+    containerUpper: (id) => `${id}/upper`,
   }, graphRoot)

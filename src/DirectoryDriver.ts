@@ -24,6 +24,8 @@ export interface DirectoryLayout {
   readonly files: (id: GraphId) => string
   /** Path, relative to `home`, whose presence is Docker's `Exists(id)`. */
   readonly marker: (id: GraphId) => string
+  /** Where a container layer's own changes are, when the driver keeps them apart (see `StorageDriver`). */
+  readonly containerUpper?: ((id: string) => string) | undefined
 }
 
 /** A `StorageDriver` layer for a directory layout under the Docker root `graphRoot`. */
@@ -58,6 +60,16 @@ export const directoryDriver = (layout: DirectoryLayout, graphRoot: string): Lay
       const root = path.join(home, layout.files(id))
       return Effect.flatMap(present(root, id), (found) =>
         found ? Effect.succeed({ root }) : Effect.fail(failure("NotFound", `${root} does not exist`, id)))
+    },
+    containerUpper: layout.containerUpper === undefined ? undefined : (id) => {
+      const upper = path.join(home, layout.containerUpper!(id))
+      const layerDir = path.dirname(upper)
+      return Effect.flatMap(present(upper, id as GraphId), (found) =>
+        found
+          ? Effect.succeed(upper)
+          // A layer directory without changes has no upper directory.
+          : Effect.flatMap(present(layerDir, id as GraphId), (layerThere) =>
+            layerThere ? Effect.succeed(undefined) : Effect.fail(failure("NotFound", `${layerDir} does not exist`, id as GraphId))))
     },
   })
 }

@@ -38,10 +38,13 @@ export const registerLayer = async (storeRoot: string, layer: {
   readonly diffId: DiffID
   readonly size: number
   readonly tarDataPath: string
+  /** Makes the layer's data in a target driver and names its cache ID (else the cache ID is the graph ID, as Docker's). */
+  readonly makeData?: (() => Promise<string>) | undefined
 }): Promise<ChainID> => {
   const chainId = chainIdOf(layer.parent, layer.diffId)
   const final = layerDirectory(storeRoot, chainId)
   if (await exists(final)) return chainId
+  const cacheId = layer.makeData === undefined ? layer.graphId : await layer.makeData()
   const tmpRoot = path.join(storeRoot, LAYERDB, TMP)
   await makeDirectories(tmpRoot, 0o755)
   const work = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
@@ -52,7 +55,7 @@ export const registerLayer = async (storeRoot: string, layer: {
     await fs.writeFile(path.join(work, "size"), String(layer.size), { mode: 0o644 })
     if (layer.parent !== undefined) await fs.writeFile(path.join(work, "parent"), layer.parent, { mode: 0o644 })
     await fs.writeFile(path.join(work, "diff"), layer.diffId, { mode: 0o644 })
-    await fs.writeFile(path.join(work, "cache-id"), layer.graphId, { mode: 0o644 })
+    await fs.writeFile(path.join(work, "cache-id"), cacheId, { mode: 0o644 })
     await makeDirectories(path.dirname(final), 0o755)
     await fs.rename(work, final)
   } catch (error) {
@@ -86,4 +89,27 @@ export const readMount = async (storeRoot: string, name: string) => {
   const dir = path.join(storeRoot, LAYERDB, MOUNTS, name)
   const read = (file: string) => readSmallText(path.join(dir, file), SMALL_FILE_LIMIT.value).catch(() => undefined)
   return { mountId: await read("mount-id"), parent: await read("parent") }
+}
+
+/** A registered layer's cache ID (its data's name in the driver). */
+export const readCacheId = (storeRoot: string, chainId: ChainID): Promise<string | undefined> =>
+  readSmallText(path.join(layerDirectory(storeRoot, chainId), "cache-id"), SMALL_FILE_LIMIT.value).catch(() => undefined)
+
+/** Every cache ID, mount ID and init ID the store names: the driver data that is in use. */
+export const driverIdsInUse = async (storeRoot: string): Promise<Set<string>> => {
+  const ids = new Set<string>()
+  const read = (file: string) => readSmallText(file, SMALL_FILE_LIMIT.value).catch(() => undefined)
+  const layers = path.join(storeRoot, LAYERDB, SHA256)
+  for (const hex of await fs.readdir(layers).catch(() => [] as Array<string>)) {
+    const id = await read(path.join(layers, hex, "cache-id"))
+    if (id !== undefined) ids.add(id)
+  }
+  const mounts = path.join(storeRoot, LAYERDB, MOUNTS)
+  for (const name of await fs.readdir(mounts).catch(() => [] as Array<string>)) {
+    for (const file of ["mount-id", "init-id"]) {
+      const id = await read(path.join(mounts, name, file))
+      if (id !== undefined) ids.add(id)
+    }
+  }
+  return ids
 }

@@ -24,7 +24,8 @@ import { parseGoTime } from "./GoTime.ts"
 import { type ChainID, type DiffID, type GraphId, type ImageID, parseDiffId, parseGraphId } from "./Ids.ts"
 import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.ts"
 import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
-import { chainIdOf, layerExists, readMount, registerLayer, saveMount } from "./LayerStore.ts"
+import { chainIdOf, driverIdsInUse, layerExists, readCacheId, readMount, registerLayer, saveMount } from "./LayerStore.ts"
+import type { TargetDriver, TargetLayer, TargetMount } from "./TargetDriver.ts"
 import { errorText, graphPaths, listGraph, readLegacyRepositories, readParent } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
 import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
@@ -80,7 +81,15 @@ export interface MigrateReport {
 
 export interface MigrateOptions extends Omit<ChecksumsOptions, "skip"> {
   readonly driverName: string
+  /** Write the store for this driver instead of the graph's own (`--target-driver`). */
+  readonly target?: TargetDriver | undefined
 }
+
+/** The markers of a migration into `target` (a store of another driver has its own, so both can be made). */
+export const markerNames = (target: string | undefined) =>
+  target === undefined
+    ? { images: MIGRATION_IMAGES, tags: MIGRATION_TAGS }
+    : { images: `.migration-v1-images.${target}.json`, tags: `${MIGRATION_TAGS}.${target}` }
 
 /** An image already in the store: what its children build on. */
 interface Built {
@@ -132,40 +141,57 @@ const builtFromStore = async (storeRoot: string, imageId: ImageID): Promise<Buil
 const chainOf = (diffIds: ReadonlyArray<DiffID>): ChainID | undefined =>
   diffIds.reduce<ChainID | undefined>((parent, diffId) => chainIdOf(parent, diffId), undefined)
 
+/** What containers need of a target driver. */
+interface ContainerTarget {
+  readonly name: string
+  readonly makeMount: ((mount: TargetMount) => Promise<{ readonly mountId: string; readonly initId: string | undefined }>) | undefined
+}
+
 /** Runs the whole migration of the Docker root `options.root`. */
 export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, MigrateError, StorageDriver> =>
   Effect.gen(function* () {
     const root = options.root
-    const storeRoot = path.join(root, "image", options.driverName)
+    const target = options.target
+    const storeDriver = target?.name ?? options.driverName
+    const storeRoot = path.join(target?.root ?? root, "image", storeDriver)
+    const markers = markerNames(target?.name)
     const fail = (step: string) => (error: unknown) => new MigrateError({ step, detail: errorText(error) })
     const run = <A>(step: string, action: () => Promise<A>) => Effect.tryPromise({ try: action, catch: fail(step) })
     const empty: MigrateReport = { checksums: { layers: [], ignored: [] }, images: [], containers: [], tags: [], fatal: undefined }
 
     if (!(yield* run("graph", () => exists(path.join(root, "graph"))))) return empty
     yield* run("image store", async () => {
-      recordIfNew(root, path.join("image", options.driverName), "directory")
+      recordIfNew(root, path.relative(root, storeRoot), "directory")
       await openImageStore(storeRoot)
       const repositories = path.join(storeRoot, REPOSITORIES_JSON)
       if (!(await exists(repositories))) await writeFileAtomic(repositories, encodeRepositories(new Map()), 0o600)
     })
 
     yield* run("temporary files", () => sweepTemporaries(root, storeRoot))
-    const mappings = yield* run(MIGRATION_IMAGES, () => readMappings(root))
+    if (target !== undefined) yield* run(`${target.name} temporary files`, async () => target.prepare(await driverIdsInUse(storeRoot)))
+    const mappings = yield* run(markers.images, () => readMappings(root, markers.images))
     const checksumReport = yield* Effect.mapError(
       checksums({ ...options, skip: new Set(mappings.keys()) }),
       (error) => new MigrateError({ step: "checksums", detail: error.message }),
     )
 
     const driver = yield* StorageDriver
-    const { reports: images, writeFailures: imageWriteFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings))
+    // With this fiber's services: the driver, and the logger (the default one writes to stdout, where --json goes).
+    const services = yield* Effect.context<StorageDriver>()
+    const runWithDriver = <A, E>(effect: Effect.Effect<A, E, StorageDriver>) => Effect.runPromiseWith(services)(effect)
+    const makeData = target === undefined ? undefined : (layer: TargetLayer) => runWithDriver(target.makeLayer(layer))
+    const { reports: images, writeFailures: imageWriteFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings, makeData))
     // A layer whose helper files could not be written fails its images too, and a re-run will do them.
     const writeFailures = imageWriteFailures +
       checksumReport.layers.filter((layer) => layer.status === "failed" && layer.writeError === true).length
     for (const image of images) if (image.status === "failed") yield* Effect.logError(`migration failed for ${image.id}, err: ${image.error}`)
 
     const tail = yield* Effect.promise(() =>
-      migrateTail(root, storeRoot, options.driverName, mappings, writeFailures, (id) =>
-        Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false)))
+      migrateTail(root, storeRoot, options.driverName, markers, mappings, writeFailures, (id) =>
+        Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false)), target === undefined ? undefined : {
+        name: target.name,
+        makeMount: target.makeMount === undefined ? undefined : (mount: TargetMount) => runWithDriver(target.makeMount!(mount)),
+      })
     )
     for (const c of tail.containers) {
       if (c.status === "skipped") yield* Effect.logWarning(`container ${c.id}: ${c.reason}`)
@@ -185,17 +211,19 @@ const migrateTail = async (
   root: string,
   storeRoot: string,
   driverName: string,
+  markers: ReturnType<typeof markerNames>,
   mappings: Map<string, ImageID>,
   writeFailures: number,
   driverHas: (id: GraphId) => Promise<boolean>,
+  target: ContainerTarget | undefined,
 ): Promise<{ containers: Array<ContainerReport>; tags: Array<TagReport>; fatal: string | undefined }> => {
   let containers: Array<ContainerReport> = []
-  let step = MIGRATION_IMAGES
+  let step = markers.images
   try {
-    recordIfNew(root, MIGRATION_IMAGES, "file")
-    await writeFileIfChanged(path.join(root, MIGRATION_IMAGES), encodeMappings(mappings), 0o600)
+    recordIfNew(root, markers.images, "file")
+    await writeFileIfChanged(path.join(root, markers.images), encodeMappings(mappings), 0o600)
     step = "containers"
-    const migrated = await migrateContainers(root, storeRoot, mappings, driverHas)
+    const migrated = await migrateContainers(root, storeRoot, mappings, driverHas, target)
     containers = migrated.reports
     if (migrated.fatal !== undefined) return { containers, tags: [], fatal: migrated.fatal }
     if (writeFailures > 0) {
@@ -208,7 +236,7 @@ const migrateTail = async (
       }
     }
     step = "tags"
-    return { containers, tags: await migrateTags(root, storeRoot, driverName, mappings), fatal: undefined }
+    return { containers, tags: await migrateTags(root, storeRoot, driverName, markers.tags, mappings), fatal: undefined }
   } catch (error) {
     return { containers, tags: [], fatal: `${step}: ${errorText(error)}` }
   }
@@ -238,10 +266,10 @@ const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> 
 }
 
 /** `.migration-v1-images.json` of an earlier run (v1 ID -> image ID). */
-export const readMappings = async (root: string): Promise<Map<string, ImageID>> => {
+export const readMappings = async (root: string, marker: string = MIGRATION_IMAGES): Promise<Map<string, ImageID>> => {
   let text: string
   try {
-    text = await readText(path.join(root, MIGRATION_IMAGES), SMALL_FILE_LIMIT.repositories)
+    text = await readText(path.join(root, marker), SMALL_FILE_LIMIT.repositories)
   } catch (error) {
     if (errorCode(error) === "ENOENT") return new Map()
     throw error
@@ -267,6 +295,7 @@ const migrateImages = async (
   root: string,
   storeRoot: string,
   mappings: Map<string, ImageID>,
+  makeData: ((layer: TargetLayer) => Promise<string>) | undefined,
 ): Promise<{ reports: Array<ImageReport>; writeFailures: number }> => {
   const listing = await Effect.runPromise(listGraph(root))
   const built = new Map<string, Built>()
@@ -323,12 +352,19 @@ const migrateImages = async (
     if (parentChain !== undefined && !(await layerExists(storeRoot, parentChain))) {
       throw new ImageFailure(`layer does not exist: ${parentChain}`)
     }
+    const parentCacheId = parentChain === undefined ? undefined : await readCacheId(storeRoot, parentChain)
     const chainId = await registerLayer(storeRoot, {
       graphId: v1Id,
       parent: parentChain,
       diffId,
       size: Number(sizeText),
       tarDataPath: paths.migrationTarData,
+      makeData: makeData === undefined ? undefined : () => {
+        if (graphId === undefined) throw new ImageFailure(`${v1Id} is not a layer ID: its data cannot be made in the target driver`)
+        return makeData({ graphId, graphParent: parentText, parentCacheId, diffId }).catch((error: unknown) => {
+          throw new ImageFailure(errorMessage(error), isWriteError(error))
+        })
+      },
     })
     const imageJson = await readSmallFile(paths.json, SMALL_FILE_LIMIT.config).catch((error) => {
       throw new ImageFailure(`${paths.json}: ${errorText(error)}`)
@@ -376,6 +412,7 @@ const migrateContainers = async (
   storeRoot: string,
   mappings: ReadonlyMap<string, ImageID>,
   driverHas: (id: GraphId) => Promise<boolean>,
+  target: ContainerTarget | undefined,
 ): Promise<{ reports: Array<ContainerReport>; fatal: string | undefined }> => {
   const dir = path.join(root, CONTAINERS_DIR)
   // The 1.10 daemon created containers/ before migrating, so a root without it has no containers.
@@ -418,6 +455,7 @@ const migrateContainers = async (
       continue
     }
     members.set("Image", new TextEncoder().encode(goQuote(imageId)))
+    if (target !== undefined) members.set("Driver", new TextEncoder().encode(goQuote(target.name)))
     const config = encodeRawObject(members)
     let mount = false
     let warning: string | undefined
@@ -430,11 +468,26 @@ const migrateContainers = async (
       warning = "migrate container error: layer does not exist"
     } else {
       const existing = await readMount(storeRoot, id)
-      if (existing.mountId === undefined) {
-        const initId = parseGraphId(id) !== undefined && (await driverHas(`${id}-init` as GraphId)) ? `${id}-init` : undefined
-        await saveMount(storeRoot, { name: id, mountId: id, initId, parent: parentChain })
+      const hasInit = await driverHas(`${id}-init` as GraphId)
+      if (existing.mountId !== undefined) mount = true
+      else if (target === undefined) {
+        await saveMount(storeRoot, { name: id, mountId: id, initId: hasInit ? `${id}-init` : undefined, parent: parentChain })
+        mount = true
+      } else if (target.makeMount === undefined) {
+        warning = `migrate container error: its layers are not converted to ${target.name}`
+      } else {
+        const made = await target.makeMount({
+          container: id,
+          imageGraphId: image.value,
+          imageCacheId: parentChain === undefined ? undefined : await readCacheId(storeRoot, parentChain),
+          initGraphId: hasInit ? `${id}-init` as GraphId : undefined,
+        }).then((ids) => ids, (error: unknown) => errorMessage(error))
+        if (typeof made === "string") warning = `migrate container error: ${made}`
+        else {
+          await saveMount(storeRoot, { name: id, mountId: made.mountId, initId: made.initId, parent: parentChain })
+          mount = true
+        }
       }
-      mount = true
     }
     record(root, { op: "container", id, sha256: createHash("sha256").update(config).digest("hex") })
     await writeFileAtomic(v2, config, 0o600)
@@ -458,9 +511,10 @@ const migrateTags = async (
   root: string,
   storeRoot: string,
   driverName: string,
+  marker: string,
   mappings: ReadonlyMap<string, ImageID>,
 ): Promise<Array<TagReport>> => {
-  if (await exists(path.join(root, MIGRATION_TAGS))) return []
+  if (await exists(path.join(root, marker))) return []
   const legacy = await readLegacyRepositories(root, driverName)
   if (legacy === undefined) return []
   const file = path.join(storeRoot, REPOSITORIES_JSON)
@@ -495,7 +549,7 @@ const migrateTags = async (
     }
   }
   await writeFileAtomic(file, encodeRepositories(repositories), 0o600)
-  recordIfNew(root, MIGRATION_TAGS, "file")
-  await writeFileAtomic(path.join(root, MIGRATION_TAGS), "", 0o644)
+  recordIfNew(root, marker, "file")
+  await writeFileAtomic(path.join(root, marker), "", 0o644)
   return reports
 }

@@ -55,6 +55,13 @@ export class StorageDriver extends Context.Service<StorageDriver, {
   readonly exists: (id: GraphId) => Effect.Effect<boolean, DriverError>
   /** A read-only view of the layer's files, released with the scope. */
   readonly view: (id: GraphId) => Effect.Effect<LayerView, DriverError, Scope.Scope>
+  /**
+   * For a driver that keeps a container's layer apart from image layers, as
+   * overlay's own changes (legacy overlay: `overlay/<id>/upper`, whiteouts as
+   * 0/0 devices, opaque directories by xattr): that directory, or `undefined`
+   * when the layer has no changes. Absent where `view` covers container layers.
+   */
+  readonly containerUpper?: ((id: string) => Effect.Effect<string | undefined, DriverError>) | undefined
 }>()("cas-migrator/StorageDriver") {}
 
 /**

@@ -21,7 +21,11 @@ import { rollback, RollbackError } from "../rollback/Rollback.ts"
 import { HashPool } from "../HashPool.ts"
 import { driversWith } from "../PluginLoader.ts"
 import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
-import { migrate } from "../Migrate.ts"
+import { markerNames, migrate, readMappings } from "../Migrate.ts"
+import { OVERLAY2 } from "../overlay2/Overlay2Layout.ts"
+import { overlay2Target } from "../overlay2/Overlay2Target.ts"
+import { checkSpace, neededBytes } from "../overlay2/SpaceCheck.ts"
+import type { TargetDriver } from "../TargetDriver.ts"
 import { EXPORT_FORMATS, type ExportOptions, exportImages } from "../export/Export.ts"
 import { Progress } from "../Progress.ts"
 import { verifyStore } from "../verify/Verify.ts"
@@ -119,14 +123,25 @@ const force = Flag.Boolean("force").pipe(
   Flag.withDefault(false),
 )
 
+const targetDriver = Flag.String("target-driver").pipe(
+  Flag.withDescription("Write the store for this driver instead of the graph's own: overlay2 (each layer unpacked into overlay2/)"),
+  Flag.optional,
+)
+const targetRoot = Flag.String("target-root").pipe(
+  Flag.withDescription("With --target-driver: the Docker root the new store and the driver's directory go into (default: --graph)"),
+  Flag.optional,
+)
+
 const migrateCommand = Command.make(
   "migrate",
-  { graph, storageDriver, storageOpts, plugins, jobs, json, force },
+  { graph, storageDriver, storageOpts, plugins, jobs, json, force, targetDriver, targetRoot },
   (flags) =>
     runMigrate({
       ...commonConfig(flags),
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       force: flags.force,
+      targetDriver: Option.getOrUndefined(flags.targetDriver),
+      targetRoot: Option.match(flags.targetRoot, { onNone: () => undefined, onSome: (dir) => path.resolve(dir) }),
     }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
@@ -614,13 +629,33 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
   )
 
 /** Runs `migrate` and prints its results; returns the exit code. */
-export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }): Effect.Effect<number> =>
+export const runMigrate = (
+  config: ChecksumsConfig & { readonly force: boolean; readonly targetDriver?: string | undefined; readonly targetRoot?: string | undefined },
+): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (yield* badJobs("migrate", config.jobs)) return ExitCode.Unusable
+    if (config.targetDriver !== undefined && config.targetDriver !== OVERLAY2) {
+      yield* Console.error(`Cannot run migrate: --target-driver ${config.targetDriver}: only ${OVERLAY2} is supported`)
+      return ExitCode.Unusable
+    }
+    if (config.targetRoot !== undefined && config.targetDriver === undefined) {
+      yield* Console.error("Cannot run migrate: --target-root needs --target-driver")
+      return ExitCode.Unusable
+    }
     yield* checkRoot(config.root)
     yield* guardRoot(config.root, { force: config.force })
     const { driverName, progress, options, driver } = yield* prepare(config)
-    const report = yield* migrate({ ...options, driverName }).pipe(Effect.provide(driver))
+    let target: TargetDriver | undefined
+    if (config.targetDriver !== undefined) {
+      const targetRoot = config.targetRoot ?? config.root
+      if (targetRoot !== config.root) yield* checkRoot(targetRoot)
+      // Before anything is written in the target (the guard's lock is).
+      const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
+      yield* checkSpace(targetRoot, yield* neededBytes(config.root, new Set(done.keys())))
+      if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force })
+      target = overlay2Target({ root: config.root, targetRoot })
+    }
+    const report = yield* migrate({ ...options, driverName, target }).pipe(Effect.provide(driver))
     progress.stop()
     const failedLayers = report.checksums.layers.filter((l) => l.status === "failed").length
     const failedImages = report.images.filter((i) => i.status === "failed").length
@@ -631,6 +666,7 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
         command: "migrate",
         root: config.root,
         driver: driverName,
+        ...(target === undefined ? {} : { targetDriver: target.name, targetRoot: target.root }),
         exitCode: code,
         fatal: report.fatal ?? null,
         summary: {
@@ -668,6 +704,8 @@ export const runMigrate = (config: ChecksumsConfig & { readonly force: boolean }
       DriverError: failWithSummary("migrate", config, ExitCode.Unusable),
       PluginError: failWithSummary("migrate", config, ExitCode.Unusable),
       MigrateError: failWithSummary("migrate", config, ExitCode.SomeFailed),
+      TargetSpaceError: failWithSummary("migrate", config, ExitCode.Unusable),
+      GraphRootError: failWithSummary("migrate", config, ExitCode.Unusable),
     }),
   )
 

@@ -43,20 +43,34 @@ export interface LayerTar {
 
 let engine: Crc64Engine | undefined
 
-/** Appends to `file` (created) everything given to the returned function; `close` ends it. */
-const fileSink = (file: string, onBytes: (bytes: number) => void) => {
+/** Where a layer's tar bytes go; `discard` undoes a partial write (before a retry, or on failure). */
+export interface LayerSink {
+  readonly write: (bytes: Uint8Array) => void
+  readonly close: () => void
+  readonly discard: () => void
+}
+
+/** A layer's tar streamed to a sink, and what it is. */
+export type StreamedLayerTar = Omit<LayerTar, "file">
+
+/** Appends to `file` (created) everything given to the returned sink. */
+const fileSink = (file: string, onBytes: (bytes: number) => void): LayerSink => {
   const fd = fs.openSync(file, "wx", 0o600)
-  let written = 0
+  let closed = false
+  const close = () => {
+    if (!closed) fs.closeSync(fd)
+    closed = true
+  }
   return {
     write: (bytes: Uint8Array) => {
       writeAll(fd, bytes)
-      written += bytes.length
       onBytes(bytes.length)
     },
-    get written() {
-      return written
+    close,
+    discard: () => {
+      close()
+      fs.rmSync(file, { force: true })
     },
-    close: () => fs.closeSync(fd),
   }
 }
 
@@ -73,6 +87,25 @@ export const writeLayerTar = (
   scratch: string,
   onBytes: (bytes: number) => void = () => {},
 ): Effect.Effect<LayerTar, LayerTarError, StorageDriver> =>
+  Effect.map(
+    streamLayerTar(root, id, parent, () => fileSink(file, onBytes), scratch),
+    (streamed) => ({ file, ...streamed }),
+  )
+
+/**
+ * Streams the tar of layer `id` into sinks from `openSink` (a new one for
+ * each attempt: tar-split, then the regenerated tar; a failed attempt's sink
+ * is discarded, the successful one closed).
+ */
+export const streamLayerTar = (
+  root: string,
+  id: GraphId,
+  parent: string,
+  openSink: () => LayerSink,
+  scratch: string,
+  /** Keep a tar that does not hash to the diffID the helper files declare (Docker trusted them), calling this. */
+  onDeclaredMismatch?: ((declared: DiffID, actual: DiffID) => void) | undefined,
+): Effect.Effect<StreamedLayerTar, LayerTarError, StorageDriver> =>
   Effect.gen(function* () {
     const paths = graphPaths(root, id)
     const failed = (detail: string) => new LayerTarError({ layer: id, detail })
@@ -84,17 +117,22 @@ export const writeLayerTar = (
     const driver = yield* StorageDriver
     engine ??= makeCrc64Engine()
     const crc = engine
+    let sink: LayerSink | undefined
 
     const assemble = (tarDataPath: string) =>
       Effect.scoped(Effect.gen(function* () {
         const view = yield* Effect.mapError(driver.view(id), (error) => failed(error.message))
-        const sink = yield* Effect.try({ try: () => fileSink(file, onBytes), catch: (error) => new AssembleFailure("ReadError", `${file}: ${errorMessage(error)}`) })
+        const opened = yield* Effect.try({ try: openSink, catch: (error) => new AssembleFailure("ReadError", errorMessage(error)) })
+        sink = opened
         return yield* Effect.tryPromise({
-          try: () => assembleLayer({ tarDataPath, root: new LayerRoot(view.root), engine: crc, onBytes: sink.write }),
+          try: () => assembleLayer({ tarDataPath, root: new LayerRoot(view.root), engine: crc, onBytes: opened.write }),
           catch: (error) => (error instanceof AssembleFailure ? error : new AssembleFailure("ReadError", errorMessage(error))),
-        }).pipe(Effect.ensuring(Effect.sync(() => sink.close())))
+        }).pipe(Effect.tap(() => Effect.try({ try: opened.close, catch: (error) => new AssembleFailure("ReadError", errorMessage(error)) })))
       }))
-    const discard = Effect.sync(() => fs.rmSync(file, { force: true }))
+    const discard = Effect.sync(() => {
+      sink?.discard()
+      sink = undefined
+    })
 
     if (declared !== undefined) {
       // Helper files are trusted as Docker trusted them; the bytes must still hash to what they declare.
@@ -103,34 +141,39 @@ export const writeLayerTar = (
         (failure) => failed(`its tar cannot be rebuilt from ${paths.migrationTarData}: ${failure.detail}`),
       ).pipe(Effect.tapError(() => discard))
       const diffId = diffIdFromHex(assembled.sha256)
-      if (diffId !== declared) {
+      if (diffId !== declared && onDeclaredMismatch !== undefined) onDeclaredMismatch(declared, diffId)
+      else if (diffId !== declared) {
         yield* discard
         return yield* failed(`its tar hashes to ${diffId}, not to ${declared} as ${paths.diffId} says`)
       }
-      return { file, diffId, tarBytes: assembled.tarBytes, path: "helper-files" } satisfies LayerTar
+      return { diffId, tarBytes: assembled.tarBytes, path: "helper-files" } satisfies StreamedLayerTar
     }
 
     const viaTarSplit = yield* Effect.result(assemble(paths.tarData))
     if (viaTarSplit._tag === "Success") {
-      return { file, diffId: diffIdFromHex(viaTarSplit.success.sha256), tarBytes: viaTarSplit.success.tarBytes, path: "tarsplit" } satisfies LayerTar
+      return { diffId: diffIdFromHex(viaTarSplit.success.sha256), tarBytes: viaTarSplit.success.tarBytes, path: "tarsplit" } satisfies StreamedLayerTar
     }
     yield* discard
     yield* Effect.logWarning(`layer ${id}: tar-split failed (${viaTarSplit.failure.detail}); regenerating its tar`)
     return yield* Effect.scoped(Effect.gen(function* () {
       const view = yield* Effect.mapError(driver.view(id), (error) => failed(error.message))
       const parentRoot = yield* Effect.mapError(regenerationParentRoot(driver, parent), failed)
-      const sink = yield* Effect.try({ try: () => fileSink(file, onBytes), catch: (error) => failed(`${file}: ${errorMessage(error)}`) })
+      const opened = yield* Effect.try({ try: openSink, catch: (error) => failed(errorMessage(error)) })
+      sink = opened
       const regenerated = yield* Effect.try({
-        try: () =>
-          regenerateLayer(
+        try: () => {
+          const result = regenerateLayer(
             { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: `${scratch}/${id}.tar-split.gz` },
             crc,
             () => {},
-            sink.write,
-          ),
+            opened.write,
+          )
+          opened.close()
+          return result
+        },
         catch: (error) => failed(`regenerating its tar failed: ${errorMessage(error)}`),
-      }).pipe(Effect.ensuring(Effect.sync(() => sink.close())), Effect.tapError(() => discard))
+      }).pipe(Effect.tapError(() => discard))
       fs.rmSync(`${scratch}/${id}.tar-split.gz`, { force: true })
-      return { file, diffId: diffIdFromHex(regenerated.sha256), tarBytes: regenerated.tarBytes, path: "fallback" } satisfies LayerTar
+      return { diffId: diffIdFromHex(regenerated.sha256), tarBytes: regenerated.tarBytes, path: "fallback" } satisfies StreamedLayerTar
     }))
   })

@@ -19,7 +19,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Schema } from "effect"
 import { MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA } from "../LegacyGraph.ts"
-import { CONFIG_V2, CONTAINERS_DIR, MIGRATION_IMAGES } from "../Migrate.ts"
+import { CONFIG_V2, CONTAINERS_DIR, markerNames, MIGRATION_IMAGES } from "../Migrate.ts"
+import { OVERLAY2 } from "../overlay2/Overlay2Layout.ts"
 import { readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { writeAll } from "../platform/WriteAll.ts"
 import { JOURNAL, type JournalEntry, readJournal, record } from "./Journal.ts"
@@ -62,12 +63,15 @@ const list = (dir: string) => {
 /** What a newer daemon added or changed in what `migrate` made. */
 const changesSince = (root: string, entries: ReadonlyArray<JournalEntry>): Array<SinceMigrate> => {
   const found: Array<SinceMigrate> = []
-  let migratedImages = new Set<string>()
-  try {
-    const marker = readSmallFileSync(path.join(root, MIGRATION_IMAGES), SMALL_FILE_LIMIT.repositories)
-    migratedImages = new Set(Object.values(JSON.parse(new TextDecoder().decode(marker)) as Record<string, string>))
-  } catch {
-    // no marker: every image in a store we made is counted below
+  const migratedImages = new Set<string>()
+  // The graph's own store's marker, and the marker of a store written for another driver (`--target-driver`).
+  for (const name of [MIGRATION_IMAGES, markerNames(OVERLAY2).images]) {
+    try {
+      const marker = readSmallFileSync(path.join(root, name), SMALL_FILE_LIMIT.repositories)
+      for (const id of Object.values(JSON.parse(new TextDecoder().decode(marker)) as Record<string, string>)) migratedImages.add(id)
+    } catch {
+      // no marker: every image in a store we made is counted below
+    }
   }
   for (const entry of entries) {
     if (entry.op !== "created" || entry.kind !== "directory" || !/^image\/[^/]+$/.test(entry.path)) continue

@@ -1,0 +1,188 @@
+/**
+ * overlay2 as `migrate`'s target driver: each image layer's tar (rebuilt from
+ * tar-split and the source driver's files, or regenerated) streamed into a
+ * new `overlay2/<cache-id>/diff` as Docker's overlay2 `ApplyDiff` unpacks it,
+ * checked against the layer's diffID, and renamed into place whole.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
+import { regenerateLayer } from "../RegenerateLayer.ts"
+import { StorageDriver } from "../StorageDriver.ts"
+import { type LayerSink, streamLayerTar } from "../export/LayerTar.ts"
+import type { GraphId } from "../Ids.ts"
+import { errorMessage } from "../platform/ErrorCode.ts"
+import { type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
+import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
+import { copyOverlayUpper } from "./CopyOverlayUpper.ts"
+import { overlayDiffApplier } from "./OverlayDiffApplier.ts"
+import { TarStreamReader } from "./TarStreamReader.ts"
+
+let engine: Crc64Engine | undefined
+
+/** A sink that unpacks the tar into `diff` (emptied again before a retry). */
+const applyingSink = (diff: string, onBytes: (bytes: number) => void): LayerSink => {
+  const emptyDiff = () => {
+    for (const name of fs.readdirSync(diff)) fs.rmSync(path.join(diff, name), { recursive: true, force: true })
+  }
+  emptyDiff()
+  const applier = overlayDiffApplier(new Uint8Array(Buffer.from(diff)))
+  const reader = new TarStreamReader(applier)
+  return {
+    write: (bytes) => {
+      reader.push(bytes)
+      onBytes(bytes.length)
+    },
+    close: () => {
+      reader.close()
+      applier.finish()
+    },
+    discard: () => {
+      applier.abort()
+      emptyDiff()
+    },
+  }
+}
+
+/**
+ * Streams the graph layer `graphId`'s tar into `layer.diff`; fails unless it
+ * hashes to `diffId`.
+ */
+export const unpackGraphLayer = (
+  graphRoot: string,
+  layer: { readonly graphId: GraphId; readonly graphParent: string; readonly diffId: string | undefined },
+  diff: string,
+  onBytes: (bytes: number) => void,
+) =>
+  Effect.gen(function* () {
+    const failed = (detail: string) => new TargetLayerError({ layer: layer.graphId, detail })
+    let mismatch: { declared: string; actual: string } | undefined
+    const scratch = yield* Effect.try({ try: () => fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-overlay2-")), catch: (e) => failed(errorMessage(e)) })
+    const streamed = yield* Effect.mapError(
+      streamLayerTar(graphRoot, layer.graphId, layer.graphParent, () => applyingSink(diff, onBytes), scratch, (declared, actual) => {
+        mismatch = { declared, actual }
+      }),
+      (error) => failed(error.detail),
+    ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true }))))
+    if (mismatch !== undefined) {
+      // Docker 1.10 trusted the helper files, and so does the store migrate writes: the data is kept as it is.
+      yield* Effect.logWarning(
+        `layer ${layer.graphId}: its tar hashes to ${mismatch.actual}, not to ${mismatch.declared} as its helper files say; kept as Docker 1.10 kept it`,
+      )
+      return streamed
+    }
+    if (layer.diffId !== undefined && streamed.diffId !== layer.diffId) {
+      return yield* failed(`its tar hashes to ${streamed.diffId}, not to its diffID ${layer.diffId}`)
+    }
+    return streamed
+  })
+
+/** The overlay2 target driver writing into `<targetRoot>/overlay2`; `root` is the graph's Docker root (the journal's). */
+export const overlay2Target = (options: {
+  readonly root: string
+  readonly targetRoot: string
+  readonly onBytes?: ((bytes: number) => void) | undefined
+}): TargetDriver => {
+  const home = path.join(options.targetRoot, OVERLAY2)
+  const onBytes = options.onBytes ?? (() => {})
+  const makeLayer = (layer: TargetLayer) =>
+    Effect.gen(function* () {
+      const failed = (detail: string) => new TargetLayerError({ layer: layer.graphId, detail })
+      const cacheId = newLayerId()
+      const made: LayerUnderConstruction = yield* Effect.try({
+        try: () => {
+          openOverlay2Home(options.root, home)
+          return beginLayer(options.root, home, cacheId, layer.parentCacheId)
+        },
+        catch: (error) => failed(errorMessage(error)),
+      })
+      yield* unpackGraphLayer(options.root, layer, made.diff, onBytes).pipe(
+        Effect.tapError(() => Effect.sync(() => abandonLayer(made))),
+      )
+      yield* Effect.try({
+        try: () => commitLayer(options.root, home, made, layer.parentCacheId),
+        catch: (error) => failed(errorMessage(error)),
+      }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      return cacheId
+    })
+  /**
+   * A container's layer (`graphId`, over `graphParent` in the source driver)
+   * as overlay2 directory `id` over `parentCacheId`: its changes, as Docker's
+   * archiver finds them (aufs: its own directory, whiteouts included; a
+   * snapshot driver: the difference from its parent's root), unpacked as
+   * overlay2 unpacks a layer (whiteouts become 0/0 devices).
+   */
+  const makeContainerLayer = (id: string, graphId: string, graphParent: string, parentCacheId: string | undefined) =>
+    Effect.gen(function* () {
+      const failed = (detail: string) => new TargetLayerError({ layer: graphId, detail })
+      const driver = yield* StorageDriver
+      const made = yield* Effect.try({
+        try: () => {
+          openOverlay2Home(options.root, home)
+          return beginLayer(options.root, home, id, parentCacheId)
+        },
+        catch: (error) => failed(errorMessage(error)),
+      })
+      if (driver.containerUpper !== undefined) {
+        const upper = yield* Effect.mapError(driver.containerUpper(graphId), (error) => failed(error.message))
+        yield* Effect.try({
+          try: () => {
+            if (upper !== undefined) copyOverlayUpper(new Uint8Array(Buffer.from(upper)), new Uint8Array(Buffer.from(made.diff)))
+          },
+          catch: (error) => failed(`its changes cannot be copied: ${errorMessage(error)}`),
+        }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      } else yield* Effect.scoped(Effect.gen(function* () {
+        const view = yield* Effect.mapError(driver.view(graphId as GraphId), (error) => failed(error.message))
+        const parentRoot = driver.layerFiles !== "snapshot" || graphParent === ""
+          ? undefined
+          : (yield* Effect.mapError(driver.view(graphParent as GraphId), (error) => failed(error.message))).root
+        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-overlay2-"))
+        yield* Effect.try({
+          try: () => {
+            const sink = applyingSink(made.diff, onBytes)
+            engine ??= makeCrc64Engine()
+            regenerateLayer(
+              { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: path.join(scratch, "tar-split.gz") },
+              engine,
+              () => {},
+              sink.write,
+            )
+            sink.close()
+          },
+          catch: (error) => failed(`its changes cannot be read: ${errorMessage(error)}`),
+        }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true }))))
+      })).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      yield* Effect.try({
+        try: () => commitLayer(options.root, home, made, parentCacheId),
+        catch: (error) => failed(errorMessage(error)),
+      }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+    })
+
+  const makeMount = (mount: TargetMount) =>
+    Effect.gen(function* () {
+      // Docker names a container's layers with a new random ID, and its init layer `<mount ID>-init`.
+      const mountId = newLayerId()
+      let parentCacheId = mount.imageCacheId
+      let initId: string | undefined
+      if (mount.initGraphId !== undefined) {
+        initId = `${mountId}-init`
+        yield* makeContainerLayer(initId, mount.initGraphId, mount.imageGraphId, parentCacheId)
+        parentCacheId = initId
+      }
+      yield* makeContainerLayer(mountId, mount.container, mount.initGraphId ?? mount.imageGraphId, parentCacheId)
+      return { mountId, initId }
+    })
+
+  return {
+    name: OVERLAY2,
+    root: options.targetRoot,
+    prepare: (inUse) => sweepOverlay2(options.root, home, inUse),
+    makeLayer,
+    makeMount,
+  }
+}
