@@ -6,11 +6,14 @@
  */
 import { CrcLaneProducer } from "./CrcLane.ts"
 import { makeCrc64Engine } from "./Crc64Wasm.ts"
-import type { FromWorker, RegenerateJob, ToWorker } from "./HashJob.ts"
+import type { FromWorker, JobFailureReason, RegenerateJob, ToWorker } from "./HashJob.ts"
 import { LayerRoot } from "./LayerPath.ts"
 import { regenerateLayer } from "./RegenerateLayer.ts"
 import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
 import { errorMessage } from "./platform/ErrorCode.ts"
+import { writeAllAt } from "./platform/WriteAll.ts"
+import * as fs from "node:fs"
+import type { TarOutput } from "./HashJob.ts"
 
 declare const self: {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null
@@ -31,28 +34,58 @@ self.onmessage = (event) => {
     return
   }
   queue = queue.then(() =>
-    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root) : regenerate(message)
+    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root, message.output) : regenerate(message)
   )
 }
 
+/** Writes the tar's bytes at their place in `output`; the first write error is kept (the job fails with it). */
+const openOutput = (output: TarOutput | undefined) => {
+  if (output === undefined) return undefined
+  const fd = fs.openSync(output.file, "r+")
+  let position = output.position
+  const sink = {
+    error: undefined as string | undefined,
+    write: (bytes: Uint8Array) => {
+      try {
+        writeAllAt(fd, bytes, position)
+      } catch (error) {
+        sink.error ??= `writing ${output.file}: ${errorMessage(error)}`
+        throw error
+      }
+      position += bytes.length
+    },
+    close: () => fs.closeSync(fd),
+  }
+  return sink
+}
+
+const fail = (job: number, reason: JobFailureReason, detail: string) => self.postMessage({ kind: "failed", job, reason, detail })
+
 const regenerate = (request: RegenerateJob): void => {
   const job = request.job
+  let output: ReturnType<typeof openOutput>
   try {
-    const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }))
+    output = openOutput(request.output)
+    const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }), output?.write)
     self.postMessage({ kind: "hashed", job, ...result })
   } catch (error) {
-    self.postMessage({
-      kind: "failed",
-      job,
-      reason: "RegenerateFailed",
-      detail: errorMessage(error),
-    })
+    if (output?.error !== undefined) fail(job, "OutputFailed", output.error)
+    else fail(job, output === undefined && request.output !== undefined ? "OutputFailed" : "RegenerateFailed", errorMessage(error))
+  } finally {
+    output?.close()
   }
 }
 
-const hash = async (job: number, tarDataPath: string, root: string): Promise<void> => {
+const hash = async (job: number, tarDataPath: string, root: string, target: TarOutput | undefined): Promise<void> => {
+  let output: ReturnType<typeof openOutput>
+  try {
+    output = openOutput(target)
+  } catch (error) {
+    return fail(job, "OutputFailed", `opening ${target?.file}: ${errorMessage(error)}`)
+  }
   try {
     const result = await assembleLayer({
+      onBytes: output?.write,
       tarDataPath,
       root: new LayerRoot(root),
       engine,
@@ -63,9 +96,12 @@ const hash = async (job: number, tarDataPath: string, root: string): Promise<voi
     })
     self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })
   } catch (error) {
+    if (output?.error !== undefined) return fail(job, "OutputFailed", output.error)
     const failure = error instanceof AssembleFailure
       ? error
       : new AssembleFailure("ReadError", errorMessage(error))
-    self.postMessage({ kind: "failed", job, reason: failure.reason, detail: failure.detail })
+    fail(job, failure.reason, failure.detail)
+  } finally {
+    output?.close()
   }
 }
