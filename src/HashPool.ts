@@ -65,6 +65,11 @@ export class HashPool {
     this.countIdle()
   }
 
+  /** Layers hashed at once. */
+  get size(): number {
+    return this.slots.length
+  }
+
   /** Hashes the layer whose metadata is `tarDataPath` over the files under `root` (and writes its tar to `output`). */
   hash(tarDataPath: string, root: string, output?: TarOutput): Promise<HashOutcome> {
     return this.submit({ kind: "hash", tarDataPath, root, output })

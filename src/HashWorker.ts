@@ -38,11 +38,22 @@ self.onmessage = (event) => {
   )
 }
 
-/** Writes the tar's bytes at their place in `output`; the first write error is kept (the job fails with it). */
+/** Bytes written between two background flushes of the output. */
+const FLUSH_EVERY = 32 << 20
+
+/**
+ * Writes the tar's bytes at their place in `output`; the first write error is
+ * kept (the job fails with it). What is written is flushed to disk in the
+ * background as it goes (one `fdatasync` at a time, in libuv's thread pool),
+ * so the writer's final `fsync` overlaps with the hashing instead of
+ * following it.
+ */
 const openOutput = (output: TarOutput | undefined) => {
   if (output === undefined) return undefined
   const fd = fs.openSync(output.file, "r+")
   let position = output.position
+  let unflushed = 0
+  let flushing: Promise<void> | undefined
   const sink = {
     error: undefined as string | undefined,
     write: (bytes: Uint8Array) => {
@@ -53,15 +64,24 @@ const openOutput = (output: TarOutput | undefined) => {
         throw error
       }
       position += bytes.length
+      unflushed += bytes.length
+      if (unflushed >= FLUSH_EVERY && flushing === undefined) {
+        unflushed = 0
+        // An error here shows again in the writer's own fsync.
+        flushing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => void (flushing = undefined))
+      }
     },
-    close: () => fs.closeSync(fd),
+    close: async () => {
+      await flushing
+      fs.closeSync(fd)
+    },
   }
   return sink
 }
 
 const fail = (job: number, reason: JobFailureReason, detail: string) => self.postMessage({ kind: "failed", job, reason, detail })
 
-const regenerate = (request: RegenerateJob): void => {
+const regenerate = async (request: RegenerateJob): Promise<void> => {
   const job = request.job
   let output: ReturnType<typeof openOutput>
   try {
@@ -72,7 +92,7 @@ const regenerate = (request: RegenerateJob): void => {
     if (output?.error !== undefined) fail(job, "OutputFailed", output.error)
     else fail(job, output === undefined && request.output !== undefined ? "OutputFailed" : "RegenerateFailed", errorMessage(error))
   } finally {
-    output?.close()
+    await output?.close()
   }
 }
 
@@ -102,6 +122,6 @@ const hash = async (job: number, tarDataPath: string, root: string, target: TarO
       : new AssembleFailure("ReadError", errorMessage(error))
     fail(job, failure.reason, failure.detail)
   } finally {
-    output?.close()
+    await output?.close()
   }
 }

@@ -16,6 +16,8 @@ import { ArchiveTar, type PendingMember } from "./ArchiveTar.ts"
 import type { ImageWriter, ReadyImage } from "./ReadyImage.ts"
 
 export class DockerArchiveWriter implements ImageWriter {
+  /** One member after another: a layer's place depends on the sizes before it. */
+  readonly parallel = false
   private readonly fd: number
   private readonly tar: ArchiveTar
   /** Layer IDs and config names in the archive. */

@@ -181,12 +181,15 @@ export const exportImages = (options: ExportOptions): Effect.Effect<ExportReport
             id = parents.get(id as GraphId) ?? ""
           }
           chain.reverse()
+          // Blobs are files of their own: an OCI layout's layers are made in parallel; an archive's go one after another.
+          const made = yield* Effect.forEach(chain, (id) => Effect.result(layerOf(id)), { concurrency: writer.parallel ? options.pool.size : 1 })
           const diffIds: Array<DiffID> = []
           const history: Array<History> = []
           let json: Uint8Array = new Uint8Array(0)
-          for (const id of chain) {
-            const layer = yield* layerOf(id)
-            diffIds.push(layer.diffId)
+          for (const [index, id] of chain.entries()) {
+            const layer = made[index]!
+            if (layer._tag === "Failure") return yield* Effect.fail(layer.failure)
+            diffIds.push(layer.success.diffId)
             const file = graphPaths(root, id).json
             json = yield* Effect.tryPromise({
               try: () => readSmallFile(file, SMALL_FILE_LIMIT.config),

@@ -33,6 +33,7 @@ interface Blob {
 }
 
 export class OciLayoutWriter implements ImageWriter {
+  readonly parallel = true
   private readonly blobs: string
   private readonly layerBlobs = new Map<GraphId, Blob>()
   private imageLayers: Array<GraphId> = []

@@ -19,6 +19,8 @@ export interface ReadyImage {
 
 /** Where an output format puts layers as they are made, and the images whose layers are all there. */
 export interface ImageWriter {
+  /** Whether layers may be written at once (each to a file of its own). */
+  readonly parallel: boolean
   /** Starts an image: what is written from now on until `addImage` goes again with `dropImage`. */
   beginImage(): void
   /** Whether layer `id` is in the output (written for an image that was not dropped). */
