@@ -40,37 +40,55 @@ self.onmessage = (event) => {
 
 /** Bytes written between two background flushes of the output. */
 const FLUSH_EVERY = 32 << 20
+/** Small pieces (segments, headers: a hostile tar-split has millions of 3-byte ones) are gathered up to this many bytes per write. */
+const GATHER = 1 << 20
 
 /**
- * Writes the tar's bytes at their place in `output`; the first write error is
- * kept (the job fails with it). What is written is flushed to disk in the
- * background as it goes (one `fdatasync` at a time, in libuv's thread pool),
- * so the writer's final `fsync` overlaps with the hashing instead of
- * following it.
+ * Writes the tar's bytes at their place in `output`, small pieces gathered
+ * into one write; the first write error is kept (the job fails with it).
+ * What is written is flushed to disk in the background as it goes (one
+ * `fdatasync` at a time, in libuv's thread pool), so the writer's final
+ * `fsync` overlaps with the hashing instead of following it. `finish` writes
+ * what is gathered: the tar is all written once it returns.
  */
 const openOutput = (output: TarOutput | undefined) => {
   if (output === undefined) return undefined
   const fd = fs.openSync(output.file, "r+")
+  const gathered = new Uint8Array(GATHER)
+  let pending = 0
   let position = output.position
   let unflushed = 0
   let flushing: Promise<void> | undefined
+  const put = (bytes: Uint8Array) => {
+    try {
+      writeAllAt(fd, bytes, position)
+    } catch (error) {
+      sink.error ??= `writing ${output.file}: ${errorMessage(error)}`
+      throw error
+    }
+    position += bytes.length
+    unflushed += bytes.length
+    if (unflushed >= FLUSH_EVERY && flushing === undefined) {
+      unflushed = 0
+      // An error here shows again in the writer's own fsync.
+      flushing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => void (flushing = undefined))
+    }
+  }
+  const finish = () => {
+    if (pending === 0) return
+    const bytes = gathered.subarray(0, pending)
+    pending = 0
+    put(bytes)
+  }
   const sink = {
     error: undefined as string | undefined,
     write: (bytes: Uint8Array) => {
-      try {
-        writeAllAt(fd, bytes, position)
-      } catch (error) {
-        sink.error ??= `writing ${output.file}: ${errorMessage(error)}`
-        throw error
-      }
-      position += bytes.length
-      unflushed += bytes.length
-      if (unflushed >= FLUSH_EVERY && flushing === undefined) {
-        unflushed = 0
-        // An error here shows again in the writer's own fsync.
-        flushing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => void (flushing = undefined))
-      }
+      if (pending + bytes.length > GATHER) finish()
+      if (bytes.length >= GATHER / 2) return put(bytes)
+      gathered.set(bytes, pending) // the caller reuses its array
+      pending += bytes.length
     },
+    finish,
     close: async () => {
       await flushing
       fs.closeSync(fd)
@@ -87,6 +105,7 @@ const regenerate = async (request: RegenerateJob): Promise<void> => {
   try {
     output = openOutput(request.output)
     const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }), output?.write)
+    output?.finish()
     self.postMessage({ kind: "hashed", job, ...result })
   } catch (error) {
     if (output?.error !== undefined) fail(job, "OutputFailed", output.error)
@@ -114,6 +133,7 @@ const hash = async (job: number, tarDataPath: string, root: string, target: TarO
       offloadNow: () => idleWorkers !== undefined && Atomics.load(idleWorkers, 0) > 0,
       onProgress: (bytes) => self.postMessage({ kind: "progress", job, bytes }),
     })
+    output?.finish()
     self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })
   } catch (error) {
     if (output?.error !== undefined) return fail(job, "OutputFailed", output.error)
