@@ -14,6 +14,12 @@ export interface WorkerInit {
   readonly idleWorkers: SharedArrayBuffer
 }
 
+/** Where a job also writes the tar it hashes (`export`): an existing file, from a byte offset on. */
+export interface TarOutput {
+  readonly file: string
+  readonly position: number
+}
+
 /** Hash one layer through its tar-split metadata. */
 export interface HashRequest {
   readonly kind: "hash"
@@ -21,18 +27,20 @@ export interface HashRequest {
   readonly tarDataPath: string
   /** The directory holding the layer's files (a driver's read-only view). */
   readonly root: string
+  readonly output?: TarOutput | undefined
 }
 
 /** Regenerate one layer's tar from its files (the fallback path). */
 export interface RegenerateJob extends RegenerateRequest {
   readonly kind: "regenerate"
   readonly job: number
+  readonly output?: TarOutput | undefined
 }
 
 export type ToWorker = WorkerInit | HashRequest | RegenerateJob
 
-/** Why a job failed: a tar-split reason, or the regeneration itself. */
-export type JobFailureReason = AssembleFailureReason | "RegenerateFailed"
+/** Why a job failed: a tar-split reason, the regeneration itself, or writing its output. */
+export type JobFailureReason = AssembleFailureReason | "RegenerateFailed" | "OutputFailed"
 
 export type FromWorker =
   | { readonly kind: "progress"; readonly job: number; readonly bytes: number }

@@ -5,7 +5,7 @@
  * @module
  */
 import { makeLaneMemory, stopLane } from "./CrcLane.ts"
-import type { FromWorker, JobFailureReason, ToWorker } from "./HashJob.ts"
+import type { FromWorker, JobFailureReason, TarOutput, ToWorker } from "./HashJob.ts"
 import type { RegenerateRequest } from "./RegenerateLayer.ts"
 
 /** What hashing one layer gave. */
@@ -65,14 +65,19 @@ export class HashPool {
     this.countIdle()
   }
 
-  /** Hashes the layer whose metadata is `tarDataPath` over the files under `root`. */
-  hash(tarDataPath: string, root: string): Promise<HashOutcome> {
-    return this.submit({ kind: "hash", tarDataPath, root })
+  /** Layers hashed at once. */
+  get size(): number {
+    return this.slots.length
   }
 
-  /** Regenerates the layer's tar from its files (the fallback path), writing its tar-split to `request.tarDataOut`. */
-  regenerate(request: RegenerateRequest): Promise<HashOutcome> {
-    return this.submit({ kind: "regenerate", ...request })
+  /** Hashes the layer whose metadata is `tarDataPath` over the files under `root` (and writes its tar to `output`). */
+  hash(tarDataPath: string, root: string, output?: TarOutput): Promise<HashOutcome> {
+    return this.submit({ kind: "hash", tarDataPath, root, output })
+  }
+
+  /** Regenerates the layer's tar from its files (the fallback path), writing its tar-split to `request.tarDataOut` (and the tar to `output`). */
+  regenerate(request: RegenerateRequest, output?: TarOutput): Promise<HashOutcome> {
+    return this.submit({ kind: "regenerate", ...request, output })
   }
 
   private submit(request: JobRequest): Promise<HashOutcome> {

@@ -6,11 +6,14 @@
  */
 import { CrcLaneProducer } from "./CrcLane.ts"
 import { makeCrc64Engine } from "./Crc64Wasm.ts"
-import type { FromWorker, RegenerateJob, ToWorker } from "./HashJob.ts"
+import type { FromWorker, JobFailureReason, RegenerateJob, ToWorker } from "./HashJob.ts"
 import { LayerRoot } from "./LayerPath.ts"
 import { regenerateLayer } from "./RegenerateLayer.ts"
 import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
 import { errorMessage } from "./platform/ErrorCode.ts"
+import { writeAllAt } from "./platform/WriteAll.ts"
+import * as fs from "node:fs"
+import type { TarOutput } from "./HashJob.ts"
 
 declare const self: {
   onmessage: ((event: MessageEvent<ToWorker>) => void) | null
@@ -31,28 +34,97 @@ self.onmessage = (event) => {
     return
   }
   queue = queue.then(() =>
-    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root) : regenerate(message)
+    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root, message.output) : regenerate(message)
   )
 }
 
-const regenerate = (request: RegenerateJob): void => {
+/** Bytes written between two background flushes of the output. */
+const FLUSH_EVERY = 32 << 20
+/** Small pieces (segments, headers: a hostile tar-split has millions of 3-byte ones) are gathered up to this many bytes per write. */
+const GATHER = 1 << 20
+
+/**
+ * Writes the tar's bytes at their place in `output`, small pieces gathered
+ * into one write; the first write error is kept (the job fails with it).
+ * What is written is flushed to disk in the background as it goes (one
+ * `fdatasync` at a time, in libuv's thread pool), so the writer's final
+ * `fsync` overlaps with the hashing instead of following it. `finish` writes
+ * what is gathered: the tar is all written once it returns.
+ */
+const openOutput = (output: TarOutput | undefined) => {
+  if (output === undefined) return undefined
+  const fd = fs.openSync(output.file, "r+")
+  const gathered = new Uint8Array(GATHER)
+  let pending = 0
+  let position = output.position
+  let unflushed = 0
+  let flushing: Promise<void> | undefined
+  const put = (bytes: Uint8Array) => {
+    try {
+      writeAllAt(fd, bytes, position)
+    } catch (error) {
+      sink.error ??= `writing ${output.file}: ${errorMessage(error)}`
+      throw error
+    }
+    position += bytes.length
+    unflushed += bytes.length
+    if (unflushed >= FLUSH_EVERY && flushing === undefined) {
+      unflushed = 0
+      // An error here shows again in the writer's own fsync.
+      flushing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => void (flushing = undefined))
+    }
+  }
+  const finish = () => {
+    if (pending === 0) return
+    const bytes = gathered.subarray(0, pending)
+    pending = 0
+    put(bytes)
+  }
+  const sink = {
+    error: undefined as string | undefined,
+    write: (bytes: Uint8Array) => {
+      if (pending + bytes.length > GATHER) finish()
+      if (bytes.length >= GATHER / 2) return put(bytes)
+      gathered.set(bytes, pending) // the caller reuses its array
+      pending += bytes.length
+    },
+    finish,
+    close: async () => {
+      await flushing
+      fs.closeSync(fd)
+    },
+  }
+  return sink
+}
+
+const fail = (job: number, reason: JobFailureReason, detail: string) => self.postMessage({ kind: "failed", job, reason, detail })
+
+const regenerate = async (request: RegenerateJob): Promise<void> => {
   const job = request.job
+  let output: ReturnType<typeof openOutput>
   try {
-    const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }))
+    output = openOutput(request.output)
+    const result = regenerateLayer(request, engine, (bytes) => self.postMessage({ kind: "progress", job, bytes }), output?.write)
+    output?.finish()
     self.postMessage({ kind: "hashed", job, ...result })
   } catch (error) {
-    self.postMessage({
-      kind: "failed",
-      job,
-      reason: "RegenerateFailed",
-      detail: errorMessage(error),
-    })
+    if (output?.error !== undefined) fail(job, "OutputFailed", output.error)
+    else fail(job, output === undefined && request.output !== undefined ? "OutputFailed" : "RegenerateFailed", errorMessage(error))
+  } finally {
+    await output?.close()
   }
 }
 
-const hash = async (job: number, tarDataPath: string, root: string): Promise<void> => {
+const hash = async (job: number, tarDataPath: string, root: string, target: TarOutput | undefined): Promise<void> => {
+  let output: ReturnType<typeof openOutput>
+  try {
+    output = openOutput(target)
+  } catch (error) {
+    return fail(job, "OutputFailed", `opening ${target?.file}: ${errorMessage(error)}`)
+  }
   try {
     const result = await assembleLayer({
+      onBytes: output?.write,
       tarDataPath,
       root: new LayerRoot(root),
       engine,
@@ -61,11 +133,15 @@ const hash = async (job: number, tarDataPath: string, root: string): Promise<voi
       offloadNow: () => idleWorkers !== undefined && Atomics.load(idleWorkers, 0) > 0,
       onProgress: (bytes) => self.postMessage({ kind: "progress", job, bytes }),
     })
+    output?.finish()
     self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })
   } catch (error) {
+    if (output?.error !== undefined) return fail(job, "OutputFailed", output.error)
     const failure = error instanceof AssembleFailure
       ? error
       : new AssembleFailure("ReadError", errorMessage(error))
-    self.postMessage({ kind: "failed", job, reason: failure.reason, detail: failure.detail })
+    fail(job, failure.reason, failure.detail)
+  } finally {
+    await output?.close()
   }
 }

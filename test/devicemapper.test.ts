@@ -17,7 +17,9 @@ import { processAlive } from "../src/platform/Processes.ts"
 import type { GraphId } from "../src/Ids.ts"
 import { vfsToDevicemapper } from "../scripts/devicemapper/vfs-to-devicemapper.ts"
 import { runConformance } from "./conformance/StorageDriverConformance.ts"
-import { extractGolden, isRoot, repo, runCli, startCli, tempDir } from "./support/cli.ts"
+import { extractGolden, isRoot, repo, runCli, snapshot, startCli, tempDir } from "./support/cli.ts"
+import { haveDockerd } from "./support/dockerd.ts"
+import { assertRootUnchanged, checkDockerLoad, type ExportReport, readMigrated, withOverlay2Dockerd } from "./support/exportLoad.ts"
 import { differences, type Expected } from "./support/golden.ts"
 
 const haveTools = spawnSync("sh", ["-c", "command -v thin_dump && command -v thin_restore && command -v mkfs.ext4 && command -v rsync"]).status === 0
@@ -107,6 +109,27 @@ test("a pool given as block devices (dm.metadatadev, dm.datadev on read-only loo
   } finally {
     spawnSync("losetup", ["-d", metadata, data])
   }
+})
+
+const DOCKER_SKIP = SKIP !== false ? SKIP : !haveDockerd ? "needs Debian's docker.io (npm test installs it)" : false
+if (SKIP === false && DOCKER_SKIP !== false) console.warn(`\n*** devicemapper export test NOT RUN: ${DOCKER_SKIP} ***\n`)
+
+test("export from a thin pool read without device-mapper: docker load (dockerd 20.10, fresh overlay2 root) gives migrate's image IDs and tags, docker save the diffIDs", { skip: DOCKER_SKIP }, () => {
+  const base = tempDir("devicemapper-export")
+  const root = path.join(base, "docker")
+  vfsToDevicemapper(extractGolden("vfs"), root, 64 * 1024 * 1024)
+  const before = snapshot(root)
+  const archive = path.join(base, "all.tar")
+  const exported = runCli(["export", "--graph", root, "--output", archive, "--json"])
+  assert.equal(exported.code, 1, exported.stderr) // the golden's image whose created is null, and the one whose helper files lie
+  assertRootUnchanged(root, before)
+  const ours = () => spawnSync("losetup", ["-a"], { encoding: "utf8" }).stdout.split("\n").filter((line) => line.includes(root))
+  assert.deepEqual(ours(), [], "export left a loop device attached")
+  assert.equal(fs.readFileSync("/proc/mounts", "utf8").includes(root), false, "export left a device mounted")
+  assert.equal(runCli(["migrate", "--graph", root]).code, 1) // the golden's failing images
+  const migrated = readMigrated(root, "devicemapper")
+  const report = JSON.parse(exported.stdout) as ExportReport
+  withOverlay2Dockerd(base, ({ docker }) => checkDockerLoad(docker, archive, report, migrated, "devicemapper"))
 })
 
 /**

@@ -7,7 +7,6 @@
  */
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
@@ -15,6 +14,8 @@ import process from "node:process"
 import type { GraphId } from "../src/Ids.ts"
 import { type LegacyReference, selectImages } from "../src/export/ImageSelection.ts"
 import { haveDockerd, withDockerd } from "./support/dockerd.ts"
+import { describeTree, treeDifferences } from "./support/treeCompare.ts"
+import { checkDockerLoad, type ExportReport, goldenMigrated, sha256Hex, untar, withOverlay2Dockerd } from "./support/exportLoad.ts"
 import { changedPaths, cliCommand, extractGolden, isRoot, makeGraph, repo, runCli, sh, snapshot, tempDir } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the golden holds device nodes, uid 3000000 files and trusted.* xattrs"
@@ -22,20 +23,8 @@ if (!isRoot) console.warn(`\n*** export tests NOT RUN: ${NEEDS_ROOT} ***\n`)
 const expected = JSON.parse(fs.readFileSync(path.join(repo, "test/goldens/vfs/expected.json"), "utf8")) as {
   readonly migration_v1_images: Record<string, string>
 }
-const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
-
-interface Report {
-  readonly exitCode: number
-  readonly images: ReadonlyArray<{ v1Id: string; references: Array<string>; status: string; imageId?: string; error?: string }>
-  readonly layers: ReadonlyArray<{ id: string; diffId: string }>
-}
-
-/** The members of an uncompressed tar (GNU tar lists and extracts it: a real reader). */
-const untar = (archive: string) => {
-  const dir = tempDir("untar")
-  sh(`tar -xf "$1" -C "$2"`, archive, dir)
-  return dir
-}
+const sha = sha256Hex
+type Report = ExportReport
 
 let golden: string | undefined
 const vfsGolden = () => (golden ??= extractGolden("vfs"))
@@ -183,6 +172,41 @@ test("skopeo inspects and copies the OCI layout, umoci unpacks an image from it"
   assert.ok(fs.existsSync(path.join(bundle, "rootfs")), "no rootfs unpacked")
 })
 
+test("umoci unpack of every exported image gives exactly its layer files: paths, types, modes, owners, contents, symlink targets, devices, mtimes", { skip: OCI_SKIP }, () => {
+  const root = vfsGolden()
+  const base = tempDir("export-umoci")
+  const layout = path.join(base, "layout")
+  const report = JSON.parse(runCli(["export", "--graph", root, "--format", "oci", "--output", layout, "--json"]).stdout) as Report
+  const exported = report.images.filter((i) => i.status === "exported" && i.references.some((r) => !r.includes("@")))
+  assert.ok(exported.length >= 5, `only ${exported.length} tagged images exported`)
+  const MTIMES = ["file", "symlink", "other", "directory"]
+  let checkedTheCheck = false
+  let compared = 0
+  for (const image of exported) {
+    const tag = image.references.find((r) => !r.includes("@"))!
+    const bundle = path.join(base, `bundle-${image.v1Id}`)
+    const unpack = spawnSync("umoci", ["unpack", "--image", `${layout}:${tag}`, bundle], { encoding: "utf8" })
+    assert.equal(unpack.status, 0, unpack.stderr)
+    // vfs keeps each layer's whole root: the union of the image's layers applied in order.
+    const want = describeTree(path.join(root, "vfs/dir", image.v1Id))
+    assert.ok(want.size > 0, `${image.v1Id}: no files`)
+    compared += want.size
+    const rootfs = path.join(bundle, "rootfs")
+    assert.deepEqual(treeDifferences(want, describeTree(rootfs), MTIMES), [], `${tag} (${image.v1Id})`)
+    if (!checkedTheCheck) {
+      // The comparison sees a dropped file and a changed mode.
+      const [dropped, changed] = [...want].filter(([, entry]) => entry.kind === "file" && entry.links === "").map(([key]) => key)
+      fs.rmSync(path.join(rootfs, dropped!))
+      fs.chmodSync(path.join(rootfs, changed!), want.get(changed!)!.mode ^ 0o111)
+      const seen = treeDifferences(want, describeTree(rootfs), MTIMES)
+      assert.ok(seen.includes(`${dropped}: missing`) && seen.some((problem) => problem.startsWith(`${changed}: mode `)), seen.join("; "))
+      checkedTheCheck = true
+    }
+    fs.rmSync(bundle, { recursive: true, force: true })
+  }
+  assert.ok(checkedTheCheck && compared >= 100, `only ${compared} entries compared`)
+})
+
 test("cas-migrator as a container image: docker load of dist/cas-migrator-image.tar, then docker run on a golden root writes the golden's helper files", { skip: DOCKER_SKIP }, () => {
   const base = tempDir("container-image")
   const dist = path.join(base, "dist")
@@ -302,36 +326,12 @@ test("podman load of the docker-archive keeps every image ID, and names short ta
 
 test("every golden driver exported, then docker load on a fresh overlay2 root (loop-mounted ext4): migrate's IDs and tags, docker save's diffIDs; a busybox graph's image runs", { skip: DOCKER_SKIP }, () => {
   const base = tempDir("export-overlay2")
-  const image = path.join(base, "fs.img")
-  const data = path.join(base, "data")
-  fs.mkdirSync(data)
-  sh(`truncate -s 1G "$1" && mkfs.ext4 -q -F "$1" && mount -o loop "$1" "$2"`, image, data)
-  try {
-    withDockerd(data, "overlay2", ({ docker }) => {
+  withOverlay2Dockerd(base, ({ docker }) => {
     for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
       const root = extractGolden(driver)
-      const want = (JSON.parse(fs.readFileSync(path.join(repo, "test/goldens", driver, "expected.json"), "utf8")) as {
-        migration_v1_images: Record<string, string>
-      }).migration_v1_images
       const archive = path.join(base, `${driver}.tar`)
       const report = JSON.parse(runCli(["export", "--graph", root, "--output", archive, "--json"]).stdout) as Report
-      docker("load", "-i", archive)
-      const listed = docker("images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").trim().split("\n")
-      for (const exported of report.images.filter((i) => i.status === "exported")) {
-        assert.equal(exported.imageId, want[exported.v1Id], `${driver}: image ID of ${exported.v1Id}`)
-        for (const reference of exported.references.filter((r) => !r.includes("@"))) {
-          assert.ok(listed.includes(`${reference} ${exported.imageId}`), `${driver}: ${reference} not listed with ${exported.imageId}`)
-        }
-      }
-      // docker save of a loaded image: its layers hash to the diffIDs of its config.
-      const one = report.images.find((i) => i.status === "exported")!
-      const saved = path.join(base, `${driver}-saved.tar`)
-      docker("save", "-o", saved, one.imageId!)
-      const dir = untar(saved)
-      const [entry] = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Array<{ Config: string; Layers: Array<string> }>
-      const config = JSON.parse(fs.readFileSync(path.join(dir, entry!.Config), "utf8")) as { rootfs: { diff_ids: Array<string> } }
-      assert.deepEqual(entry!.Layers.map((l) => `sha256:${sha(fs.readFileSync(path.join(dir, l)))}`), config.rootfs.diff_ids, `${driver}: docker save`)
-      docker("rmi", "-f", ...new Set(report.images.filter((i) => i.status === "exported").map((i) => i.imageId!)))
+      checkDockerLoad(docker, archive, report, goldenMigrated(path.join(repo, "test/goldens", driver, "expected.json")), driver)
     }
     const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((file) => fs.existsSync(file))
     assert.ok(busybox !== undefined, "busybox-static is installed with docker.io")
@@ -341,8 +341,5 @@ test("every golden driver exported, then docker load on a fresh overlay2 root (l
     assert.equal(runCli(["export", "--graph", runnable, "--output", archive]).code, 0)
     docker("load", "-i", archive)
     assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
-    })
-  } finally {
-    spawnSync("umount", [data])
-  }
+  })
 })

@@ -183,13 +183,14 @@ const images = Argument.String("image").pipe(
 
 const exportCommand = Command.make(
   "export",
-  { graph, storageDriver, storageOpts, plugins, json, output, format, gzip, all, images, force: Flag.Boolean("force").pipe(
+  { graph, storageDriver, storageOpts, plugins, jobs, json, output, format, gzip, all, images, force: Flag.Boolean("force").pipe(
     Flag.withDescription("Replace an existing output, once the new one is complete"),
     Flag.withDefault(false),
   ) },
   (flags) =>
     runExport({
       ...commonConfig(flags),
+      jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       output: flags.output,
       format: flags.format,
       gzip: flags.gzip,
@@ -463,23 +464,29 @@ export const cli = Command.make("cas-migrator").pipe(
 
 /** Runs `export` and prints its results; returns the exit code. */
 export const runExport = (
-  config: Omit<ChecksumsConfig, "jobs"> & Omit<ExportOptions, "root" | "driverName">,
+  config: ChecksumsConfig & Omit<ExportOptions, "root" | "driverName" | "pool">,
 ): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (config.json && config.output === "-") {
       return yield* new RootError({ root: config.root, reason: "Missing", detail: "--json prints on stdout, where --output - writes the archive" })
     }
+    if (yield* badJobs("export", config.jobs)) return ExitCode.Unusable
     yield* checkRoot(config.root)
     const drivers = yield* driversWith(builtinDrivers, config.plugins)
     const driverName = yield* chooseDriver(config.root, Object.keys(drivers), config.driver)
     const driver = drivers[driverName]!(config.root, yield* parseStorageOpts({ ...config, jobs: 1 }))
     const started = performance.now()
     const progress = new Progress()
+    // Each layer worker has a CRC lane thread: one big layer keeps two cores busy, as in checksums.
+    const pool = yield* Effect.acquireRelease(
+      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
+      (pool) => Effect.sync(() => pool.close()),
+    )
     const report = yield* exportImages({
       ...config,
       driverName,
+      pool,
       onPlanned: (layers) => progress.plan(layers, 0),
-      onBytes: (bytes) => progress.addBytes(bytes),
       onLayerDone: () => progress.layerDone(),
     }).pipe(Effect.provide(driver), Effect.ensuring(Effect.sync(() => progress.stop())))
     const failed = report.images.filter((i) => i.status === "failed").length
@@ -522,6 +529,7 @@ export const runExport = (
       PluginError: failWithSummary("export", config, ExitCode.Unusable),
       ExportError: failWithSummary("export", config, ExitCode.Unusable),
     }),
+    Effect.scoped,
   )
 
 /** Runs the conformance kit on the chosen driver; exit 0 when every check passes. */

@@ -10,3 +10,8 @@ import * as fs from "node:fs"
 export const writeAll = (fd: number, bytes: Uint8Array): void => {
   for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at)
 }
+
+/** Writes all of `bytes` to `fd` at `position` (`pwrite(2)`: the descriptor's offset does not move). */
+export const writeAllAt = (fd: number, bytes: Uint8Array, position: number): void => {
+  for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at, position + at)
+}
