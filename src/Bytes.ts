@@ -35,3 +35,11 @@ export const latin1 = (bytes: Uint8Array): string => {
   }
   return out
 }
+
+/** `texts` in the byte-wise order of their UTF-8 (Go's string order), each encoded once. */
+export const sortedByUtf8 = (texts: Iterable<string>): Array<string> => {
+  const encoder = new TextEncoder()
+  return [...texts].map((text) => ({ text, bytes: encoder.encode(text) }))
+    .sort((a, b) => compareBytes(a.bytes, b.bytes))
+    .map((entry) => entry.text)
+}

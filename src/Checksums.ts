@@ -9,7 +9,8 @@
  * @module
  */
 import * as fs from "node:fs/promises"
-import { readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
+import * as fsSync from "node:fs"
+import { readSmallFileSync, readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
 import { isWriteError } from "./platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
@@ -209,20 +210,20 @@ const journalHelpers = (root: string, id: GraphId) =>
 
 /** A layer with `.migration-diffid` is done (Docker's check is this `lstat`); its values are reported as found. */
 const readExisting = async (paths: ReturnType<typeof graphPaths>) => {
-  try {
-    await fs.lstat(paths.diffId)
-  } catch {
-    return undefined
-  }
+  // Synchronous: the pass over 10,000 checksummed layers is all small reads, several times faster so.
+  if (fsSync.lstatSync(paths.diffId, { throwIfNoEntry: false }) === undefined) return undefined
   // One that is a FIFO, a device or huge is not trusted: the layer fails, named with the file.
   let unsafe: string | undefined
-  const read = (file: string, otherwise: string) =>
-    readSmallText(file, SMALL_FILE_LIMIT.value).catch((error: unknown) => {
+  const read = (file: string, otherwise: string) => {
+    try {
+      return new TextDecoder().decode(readSmallFileSync(file, SMALL_FILE_LIMIT.value))
+    } catch (error) {
       if (error instanceof SmallFileError) unsafe ??= error.message
       return otherwise
-    })
-  const diffId = await read(paths.diffId, "")
-  const size = Number(await read(paths.size, "NaN"))
+    }
+  }
+  const diffId = read(paths.diffId, "")
+  const size = Number(read(paths.size, "NaN"))
   return { diffId, size, unsafe }
 }
 
@@ -231,7 +232,7 @@ const estimateBytes = async (root: string, ids: ReadonlyArray<GraphId>): Promise
   let total = 0
   for (const id of ids) {
     const paths = graphPaths(root, id)
-    if (await fs.lstat(paths.diffId).then(() => true, () => false)) continue
+    if (fsSync.lstatSync(paths.diffId, { throwIfNoEntry: false }) !== undefined) continue
     const size = Number(await readSmallText(`${paths.dir}/layersize`, SMALL_FILE_LIMIT.value).catch(() => "0"))
     if (Number.isFinite(size) && size > 0) total += size
   }

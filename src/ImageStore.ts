@@ -4,15 +4,19 @@
  * `metadata/sha256/<id>/parent`; and the distribution metadata
  * (`distribution/`) that maps a layer's diffID to its registry blob digest.
  *
+ * Writers take the batch (`StagedWrites`) their files join; without one, each
+ * call commits its own.
+ *
  * @module
  */
 import { createHash } from "node:crypto"
-import * as fs from "node:fs/promises"
-import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import * as fs from "node:fs"
+import { readSmallFile, readSmallFileIfPresentSync, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import * as path from "node:path"
 import { goQuote } from "./GoJson.ts"
 import type { DiffID, ImageID } from "./Ids.ts"
-import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
+import { StagedWrites } from "./StagedWrites.ts"
+import { makeDirectories } from "./StoreFiles.ts"
 
 export const IMAGEDB = "imagedb"
 export const DISTRIBUTION = "distribution"
@@ -27,19 +31,30 @@ export const openImageStore = async (storeRoot: string): Promise<void> => {
   await makeDirectories(path.join(storeRoot, DISTRIBUTION), 0o700)
 }
 
-/** Stores a config; its ID is the SHA-256 of its bytes. */
-export const putImageConfig = async (storeRoot: string, config: Uint8Array): Promise<ImageID> => {
-  const hex = createHash("sha256").update(config).digest("hex")
-  await writeFileAtomic(path.join(storeRoot, IMAGEDB, "content", "sha256", hex), config, 0o600)
-  return `sha256:${hex}` as ImageID
+/** Runs `write` in `writes`, or in a batch of its own, committed. */
+const inBatch = <A>(storeRoot: string, writes: StagedWrites | undefined, write: (writes: StagedWrites) => A): A => {
+  if (writes !== undefined) return write(writes)
+  const own = new StagedWrites([storeRoot])
+  const result = write(own)
+  own.commit()
+  return result
 }
 
+/** Stores a config; its ID is the SHA-256 of its bytes. */
+export const putImageConfig = (storeRoot: string, config: Uint8Array, writes?: StagedWrites): ImageID =>
+  inBatch(storeRoot, writes, (batch) => {
+    const hex = createHash("sha256").update(config).digest("hex")
+    batch.writeFile(path.join(storeRoot, IMAGEDB, "content", "sha256", hex), config, 0o600)
+    return `sha256:${hex}` as ImageID
+  })
+
 /** Records an image's parent (`SetParent`). */
-export const setImageParent = async (storeRoot: string, id: ImageID, parent: ImageID): Promise<void> => {
-  const dir = path.join(storeRoot, IMAGEDB, "metadata", "sha256", hexOf(id))
-  await makeDirectories(dir, 0o700)
-  await writeFileAtomic(path.join(dir, "parent"), parent, 0o600)
-}
+export const setImageParent = (storeRoot: string, id: ImageID, parent: ImageID, writes?: StagedWrites): void =>
+  inBatch(storeRoot, writes, (batch) => {
+    const dir = path.join(storeRoot, IMAGEDB, "metadata", "sha256", hexOf(id))
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    batch.writeFile(path.join(dir, "parent"), parent, 0o600)
+  })
 
 /** The stored config of an image, if any. */
 export const readImageConfig = (storeRoot: string, id: ImageID): Promise<Uint8Array | undefined> =>
@@ -49,26 +64,29 @@ export const readImageConfig = (storeRoot: string, id: ImageID): Promise<Uint8Ar
  * `V2MetadataService.Add`: the blob digest joins the diffID's list (moved to
  * the end if already there, at most 50 kept), and the digest maps to the diffID.
  */
-export const addV2Metadata = async (storeRoot: string, diffId: DiffID, blobDigest: string): Promise<void> => {
-  const byDiffId = path.join(storeRoot, DISTRIBUTION, "v2metadata-by-diffid", "sha256", hexOf(diffId))
-  let entries: Array<{ Digest: string; SourceRepository: string }> = []
-  try {
-    const parsed: unknown = JSON.parse(await readSmallText(byDiffId, SMALL_FILE_LIMIT.value))
-    if (Array.isArray(parsed)) {
-      entries = parsed.filter((e): e is { Digest: string; SourceRepository: string } =>
-        typeof e === "object" && e !== null && typeof e.Digest === "string"
-      ).map((e) => ({ Digest: e.Digest, SourceRepository: typeof e.SourceRepository === "string" ? e.SourceRepository : "" }))
+export const addV2Metadata = (storeRoot: string, diffId: DiffID, blobDigest: string, writes?: StagedWrites): void =>
+  inBatch(storeRoot, writes, (batch) => {
+    const byDiffId = path.join(storeRoot, DISTRIBUTION, "v2metadata-by-diffid", "sha256", hexOf(diffId))
+    let entries: Array<{ Digest: string; SourceRepository: string }> = []
+    try {
+      const staged = batch.stagedBytes(byDiffId)
+      const bytes = staged ?? readSmallFileIfPresentSync(byDiffId, SMALL_FILE_LIMIT.value)
+      const parsed: unknown = bytes === undefined ? [] : JSON.parse(new TextDecoder().decode(bytes))
+      if (Array.isArray(parsed)) {
+        entries = parsed.filter((e): e is { Digest: string; SourceRepository: string } =>
+          typeof e === "object" && e !== null && typeof e.Digest === "string"
+        ).map((e) => ({ Digest: e.Digest, SourceRepository: typeof e.SourceRepository === "string" ? e.SourceRepository : "" }))
+      }
+    } catch {
+      entries = []
     }
-  } catch {
-    entries = []
-  }
-  entries = entries.filter((e) => !(e.Digest === blobDigest && e.SourceRepository === ""))
-  entries.push({ Digest: blobDigest, SourceRepository: "" })
-  entries = entries.slice(-50)
-  const json = `[${entries.map((e) => `{"Digest":${goQuote(e.Digest)},"SourceRepository":${goQuote(e.SourceRepository)}}`).join(",")}]`
-  await makeDirectories(path.dirname(byDiffId), 0o755)
-  await writeFileAtomic(byDiffId, json, 0o644)
-  const byDigest = path.join(storeRoot, DISTRIBUTION, "diffid-by-digest", blobDigest.slice(0, blobDigest.indexOf(":")), hexOf(blobDigest))
-  await makeDirectories(path.dirname(byDigest), 0o755)
-  await writeFileAtomic(byDigest, diffId, 0o644)
-}
+    entries = entries.filter((e) => !(e.Digest === blobDigest && e.SourceRepository === ""))
+    entries.push({ Digest: blobDigest, SourceRepository: "" })
+    entries = entries.slice(-50)
+    const json = `[${entries.map((e) => `{"Digest":${goQuote(e.Digest)},"SourceRepository":${goQuote(e.SourceRepository)}}`).join(",")}]`
+    batch.makeDirectory(path.dirname(byDiffId), 0o755)
+    batch.writeFile(byDiffId, json, 0o644, true)
+    const byDigest = path.join(storeRoot, DISTRIBUTION, "diffid-by-digest", blobDigest.slice(0, blobDigest.indexOf(":")), hexOf(blobDigest))
+    batch.makeDirectory(path.dirname(byDigest), 0o755)
+    batch.writeFile(byDigest, diffId, 0o644)
+  })

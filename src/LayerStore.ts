@@ -7,12 +7,12 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto"
-import * as fs from "node:fs/promises"
-import { copyRegularFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import * as fs from "node:fs"
+import { copyRegularFileSync, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import * as path from "node:path"
-import process from "node:process"
 import type { ChainID, DiffID } from "./Ids.ts"
-import { exists, makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
+import { StagedWrites } from "./StagedWrites.ts"
+import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
 
 export const LAYERDB = "layerdb"
 const SHA256 = "sha256"
@@ -30,45 +30,49 @@ export const layerDirectory = (storeRoot: string, chainId: ChainID) => path.join
 
 /**
  * Registers a legacy layer (`RegisterByGraphID`): nothing happens when the
- * chain ID is already there (a duplicate image keeps the first cache-id).
+ * chain ID is already there or staged (a duplicate image keeps the first
+ * cache-id). The directory is built in `tmp/` and joins `writes` (committed
+ * here without one).
  */
-export const registerLayer = async (storeRoot: string, layer: {
+export const registerLayer = (storeRoot: string, layer: {
   readonly graphId: string
   readonly parent: ChainID | undefined
   readonly diffId: DiffID
   readonly size: number
   readonly tarDataPath: string
-  /** Makes the layer's data in a target driver and names its cache ID (else the cache ID is the graph ID, as Docker's). */
-  readonly makeData?: (() => Promise<string>) | undefined
-}): Promise<ChainID> => {
+  /** The layer's data in a target driver (else the cache ID is the graph ID, as Docker's). */
+  readonly cacheId?: string | undefined
+}, writes?: StagedWrites): ChainID => {
   const chainId = chainIdOf(layer.parent, layer.diffId)
   const final = layerDirectory(storeRoot, chainId)
-  if (await exists(final)) return chainId
-  const cacheId = layer.makeData === undefined ? layer.graphId : await layer.makeData()
+  if (layerExists(storeRoot, chainId, writes)) return chainId
+  const batch = writes ?? new StagedWrites([storeRoot])
   const tmpRoot = path.join(storeRoot, LAYERDB, TMP)
-  await makeDirectories(tmpRoot, 0o755)
+  batch.makeDirectory(tmpRoot, 0o755)
   const work = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
-  await fs.mkdir(work, { mode: 0o700 })
+  fs.mkdirSync(work, { mode: 0o700 })
+  const mode = 0o644
   try {
-    await copyRegularFile(layer.tarDataPath, path.join(work, "tar-split.json.gz"))
-    await fs.chmod(path.join(work, "tar-split.json.gz"), 0o644 & ~process.umask())
-    await fs.writeFile(path.join(work, "size"), String(layer.size), { mode: 0o644 })
-    if (layer.parent !== undefined) await fs.writeFile(path.join(work, "parent"), layer.parent, { mode: 0o644 })
-    await fs.writeFile(path.join(work, "diff"), layer.diffId, { mode: 0o644 })
-    await fs.writeFile(path.join(work, "cache-id"), cacheId, { mode: 0o644 })
-    await makeDirectories(path.dirname(final), 0o755)
-    await fs.rename(work, final)
+    copyRegularFileSync(layer.tarDataPath, path.join(work, "tar-split.json.gz"), mode)
+    fs.writeFileSync(path.join(work, "size"), String(layer.size), { mode })
+    if (layer.parent !== undefined) fs.writeFileSync(path.join(work, "parent"), layer.parent, { mode })
+    fs.writeFileSync(path.join(work, "diff"), layer.diffId, { mode })
+    fs.writeFileSync(path.join(work, "cache-id"), layer.cacheId ?? layer.graphId, { mode })
+    batch.makeDirectory(path.dirname(final), 0o755)
   } catch (error) {
-    await fs.rm(work, { recursive: true, force: true })
-    if (await exists(final)) return chainId // a concurrent registration of the same layer won
+    fs.rmSync(work, { recursive: true, force: true })
     throw error
   }
+  batch.stageDirectory(work, final)
+  if (writes === undefined) batch.commit()
   return chainId
 }
 
-/** A layer's chain ID is registered. */
-export const layerExists = (storeRoot: string, chainId: ChainID): Promise<boolean> =>
-  exists(layerDirectory(storeRoot, chainId))
+/** A layer's chain ID is registered (or staged in `writes`). */
+export const layerExists = (storeRoot: string, chainId: ChainID, writes?: StagedWrites): boolean => {
+  const directory = layerDirectory(storeRoot, chainId)
+  return (writes?.isStaged(directory) ?? false) || fs.lstatSync(directory, { throwIfNoEntry: false }) !== undefined
+}
 
 /** Records a container's read-write layer (`CreateRWLayerByGraphID`'s `saveMount`). */
 export const saveMount = async (storeRoot: string, mount: {
@@ -100,12 +104,12 @@ export const driverIdsInUse = async (storeRoot: string): Promise<Set<string>> =>
   const ids = new Set<string>()
   const read = (file: string) => readSmallText(file, SMALL_FILE_LIMIT.value).catch(() => undefined)
   const layers = path.join(storeRoot, LAYERDB, SHA256)
-  for (const hex of await fs.readdir(layers).catch(() => [] as Array<string>)) {
+  for (const hex of await fs.promises.readdir(layers).catch(() => [] as Array<string>)) {
     const id = await read(path.join(layers, hex, "cache-id"))
     if (id !== undefined) ids.add(id)
   }
   const mounts = path.join(storeRoot, LAYERDB, MOUNTS)
-  for (const name of await fs.readdir(mounts).catch(() => [] as Array<string>)) {
+  for (const name of await fs.promises.readdir(mounts).catch(() => [] as Array<string>)) {
     for (const file of ["mount-id", "init-id"]) {
       const id = await read(path.join(mounts, name, file))
       if (id !== undefined) ids.add(id)

@@ -17,6 +17,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
+import { sortedByUtf8 } from "./Bytes.ts"
 import { checksums, type ChecksumsOptions, type ChecksumsReport } from "./Checksums.ts"
 import { goQuote } from "./GoJson.ts"
 import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
@@ -26,10 +27,11 @@ import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.
 import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
 import { chainIdOf, driverIdsInUse, layerExists, readCacheId, readMount, registerLayer, saveMount } from "./LayerStore.ts"
 import type { TargetDriver, TargetLayer, TargetMount } from "./TargetDriver.ts"
-import { errorText, graphPaths, listGraph, readLegacyRepositories, readParent } from "./LegacyGraph.ts"
+import { errorText, GraphError, graphPaths, listGraph, readLegacyRepositories, readParentSync } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
 import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
-import { readSmallFile, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import { readSmallFile, readSmallFileIfPresentSync, readSmallFileSync, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import { StagedWrites } from "./StagedWrites.ts"
 import { StorageDriver } from "./StorageDriver.ts"
 import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 import { record, recordIfNew } from "./rollback/Journal.ts"
@@ -116,6 +118,20 @@ export const MAX_CHAIN_DEPTH = 1024
 
 /** A small metadata file as text: bounded, and never a FIFO or device (see `RegularFile.ts`). */
 const readText = (file: string, limit: number = SMALL_FILE_LIMIT.value) => readSmallText(file, limit)
+
+const decoder = new TextDecoder()
+
+/** A graph file's bytes; an `ImageFailure` naming it when it cannot be read. */
+const readOrFail = (file: string, limit: number): Uint8Array => {
+  try {
+    return readSmallFileSync(file, limit)
+  } catch (error) {
+    throw new ImageFailure(`${file}: ${errorText(error)}`)
+  }
+}
+
+/** `readOrFail` of a one-value file, as text. */
+const readTextOrFail = (file: string): string => decoder.decode(readOrFail(file, SMALL_FILE_LIMIT.value))
 
 /** The rootfs and history of a stored config (an image migrated by an earlier run). */
 const builtFromStore = async (storeRoot: string, imageId: ImageID): Promise<Built> => {
@@ -287,7 +303,7 @@ export const readMappings = async (root: string, marker: string = MIGRATION_IMAG
 
 /** Go's `json.Encoder` of a `map[string]image.ID`: keys sorted, one line. */
 const encodeMappings = (mappings: ReadonlyMap<string, ImageID>): string =>
-  `{${[...mappings.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+  `{${sortedByUtf8(mappings.keys())
     .map((key) => `${goQuote(key)}:${goQuote(mappings.get(key)!)}`).join(",")}}\n`
 
 /** `migrateImages`: every image not yet mapped, parents first, failures recorded and the run going on. */
@@ -301,6 +317,11 @@ const migrateImages = async (
   const built = new Map<string, Built>()
   const failed = new Map<string, ImageFailure>()
   const reports: Array<ImageReport> = []
+  // Every image's files join one batch, made durable and put in place before
+  // `.migration-v1-images.json` names any of them (a killed run redoes them all).
+  const writes = new StagedWrites([storeRoot])
+  /** Cache IDs of the target driver's layers staged in this batch (their layerdb directories are not in place yet). */
+  const stagedCacheIds = new Map<ChainID, string>()
 
   const builtOf = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
     const known = built.get(v1Id)
@@ -331,7 +352,12 @@ const migrateImages = async (
   const migrateImage = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
     const graphId = parseGraphId(v1Id)
     const paths = graphPaths(root, (graphId ?? v1Id) as GraphId)
-    const parentText = await Effect.runPromise(Effect.mapError(readParent(root, v1Id as GraphId), (e) => new ImageFailure(e.detail)))
+    let parentText: string
+    try {
+      parentText = readParentSync(root, v1Id as GraphId)
+    } catch (error) {
+      throw new ImageFailure(error instanceof GraphError ? error.detail : errorMessage(error))
+    }
     let parent: Built | undefined
     if (parentText !== "") {
       if (chain.includes(parentText)) {
@@ -339,36 +365,35 @@ const migrateImages = async (
       }
       parent = await builtOf(parentText, [...chain, v1Id])
     }
-    const diffIdText = await readText(paths.diffId).catch((error) => {
-      throw new ImageFailure(`${paths.diffId}: ${errorText(error)}`)
-    })
+    const diffIdText = readTextOrFail(paths.diffId)
     const diffId = parseDiffId(diffIdText)
     if (diffId === undefined) throw new ImageFailure(`${paths.diffId}: invalid digest ${JSON.stringify(diffIdText)}`)
-    const sizeText = await readText(paths.size).catch((error) => {
-      throw new ImageFailure(`${paths.size}: ${errorText(error)}`)
-    })
+    const sizeText = readTextOrFail(paths.size)
     if (!/^[+-]?[0-9]+$/.test(sizeText)) throw new ImageFailure(`${paths.size}: invalid size ${JSON.stringify(sizeText)}`)
     const parentChain = chainOf(parent?.diffIds ?? [])
-    if (parentChain !== undefined && !(await layerExists(storeRoot, parentChain))) {
+    if (parentChain !== undefined && !layerExists(storeRoot, parentChain, writes)) {
       throw new ImageFailure(`layer does not exist: ${parentChain}`)
     }
-    const parentCacheId = parentChain === undefined ? undefined : await readCacheId(storeRoot, parentChain)
-    const chainId = await registerLayer(storeRoot, {
+    const thisChain = chainIdOf(parentChain, diffId)
+    // A target driver's data is made before the layer is staged, once per chain: the cache ID it names goes in the layer.
+    let cacheId: string | undefined
+    if (makeData !== undefined && !layerExists(storeRoot, thisChain, writes)) {
+      if (graphId === undefined) throw new ImageFailure(`${v1Id} is not a layer ID: its data cannot be made in the target driver`)
+      const parentCacheId = parentChain === undefined ? undefined : (stagedCacheIds.get(parentChain) ?? await readCacheId(storeRoot, parentChain))
+      cacheId = await makeData({ graphId, graphParent: parentText, parentCacheId, diffId }).catch((error: unknown) => {
+        throw new ImageFailure(errorMessage(error), isWriteError(error))
+      })
+      stagedCacheIds.set(thisChain, cacheId)
+    }
+    const chainId = registerLayer(storeRoot, {
       graphId: v1Id,
       parent: parentChain,
       diffId,
       size: Number(sizeText),
       tarDataPath: paths.migrationTarData,
-      makeData: makeData === undefined ? undefined : () => {
-        if (graphId === undefined) throw new ImageFailure(`${v1Id} is not a layer ID: its data cannot be made in the target driver`)
-        return makeData({ graphId, graphParent: parentText, parentCacheId, diffId }).catch((error: unknown) => {
-          throw new ImageFailure(errorMessage(error), isWriteError(error))
-        })
-      },
-    })
-    const imageJson = await readSmallFile(paths.json, SMALL_FILE_LIMIT.config).catch((error) => {
-      throw new ImageFailure(`${paths.json}: ${errorText(error)}`)
-    })
+      cacheId,
+    }, writes)
+    const imageJson = readOrFail(paths.json, SMALL_FILE_LIMIT.config)
     const diffIds = [...(parent?.diffIds ?? []), diffId]
     let history: Array<History>
     let config: Uint8Array
@@ -378,11 +403,17 @@ const migrateImages = async (
     } catch (error) {
       throw new ImageFailure(errorMessage(error))
     }
-    const imageId = await putImageConfig(storeRoot, config)
-    if (parent !== undefined) await setImageParent(storeRoot, imageId, parent.imageId)
-    const checksum = await readText(path.join(paths.dir, "checksum")).catch(() => undefined)
+    const imageId = putImageConfig(storeRoot, config, writes)
+    if (parent !== undefined) setImageParent(storeRoot, imageId, parent.imageId, writes)
+    let checksum: string | undefined
+    try {
+      const bytes = readSmallFileIfPresentSync(path.join(paths.dir, "checksum"), SMALL_FILE_LIMIT.value)
+      checksum = bytes === undefined ? undefined : decoder.decode(bytes)
+    } catch {
+      checksum = undefined
+    }
     const blobDigest = checksum === undefined ? undefined : parseDigest(checksum)
-    if (blobDigest !== undefined) await addV2Metadata(storeRoot, diffId, blobDigest)
+    if (blobDigest !== undefined) addV2Metadata(storeRoot, diffId, blobDigest, writes)
     reports.push({ id: v1Id, status: "migrated", imageId, chainId })
     return { imageId, diffIds, history }
   }
@@ -399,6 +430,7 @@ const migrateImages = async (
       // recorded below
     }
   }
+  writes.commit()
   for (const [id, failure] of failed) reports.push({ id, status: "failed", error: failure.message })
   return {
     reports: reports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
@@ -464,7 +496,7 @@ const migrateContainers = async (
     const graphId = parseGraphId(id)
     if (graphId === undefined || !(await driverHas(graphId))) {
       warning = `migrate container error: graph ID does not exist: ${JSON.stringify(id)}`
-    } else if (parentChain !== undefined && !(await layerExists(storeRoot, parentChain))) {
+    } else if (parentChain !== undefined && !layerExists(storeRoot, parentChain)) {
       warning = "migrate container error: layer does not exist"
     } else {
       const existing = await readMount(storeRoot, id)

@@ -185,6 +185,7 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
     const layerById = new Map(layers.map((layer) => [layer.id, layer]))
 
     // Images, parents first, as migrateImages.
+    const listed: ReadonlySet<string> = new Set(listing.ids)
     const images: Array<PlannedImage> = []
     const built = new Map<string, { diffIds: Array<DiffID>; history: Array<History>; imageId?: string }>()
     const failed = new Map<string, string>()
@@ -206,7 +207,7 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
     const planImage = (v1Id: string, chain: ReadonlyArray<string>) => {
       const parentError = parentErrors.get(v1Id)
       if (parentError !== undefined) throw new Error(parentError)
-      if (!listing.ids.includes(v1Id as GraphId)) throw new Error(`${graphPaths(root, v1Id as GraphId).json}: no such file or directory`)
+      if (!listed.has(v1Id)) throw new Error(`${graphPaths(root, v1Id as GraphId).json}: no such file or directory`)
       const parentId = parents.get(v1Id) ?? ""
       let parent: { diffIds: Array<DiffID>; history: Array<History>; imageId?: string } | undefined
       if (parentId !== "") {
@@ -236,10 +237,12 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
       }
     }
     // Parents that are not in graph/ fail too, and migrate lists them.
-    for (const [id, reason] of failed) if (!images.some((i) => i.id === id)) images.push({ id, status: "failed", reason })
+    for (const [id, reason] of failed) if (!listed.has(id)) images.push({ id, status: "failed", reason })
     images.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-    const migrates = (v1Id: string) => mappings.has(v1Id) || images.some((i) => i.id === v1Id && i.status === "migrated")
-    const imageIdOf = (v1Id: string) => mappings.get(v1Id) ?? (images.find((i) => i.id === v1Id) as { imageId?: string } | undefined)?.imageId
+    const imageById = new Map<string, PlannedImage>()
+    for (const image of images) if (!imageById.has(image.id)) imageById.set(image.id, image)
+    const migrates = (v1Id: string) => mappings.has(v1Id) || imageById.get(v1Id)?.status === "migrated"
+    const imageIdOf = (v1Id: string) => mappings.get(v1Id) ?? (imageById.get(v1Id) as { imageId?: string } | undefined)?.imageId
 
     // Containers, as migrateContainers.
     const containers: Array<PlannedContainer> = []

@@ -138,9 +138,43 @@ export const copyRegularFile = async (from: string, to: string): Promise<void> =
   }
 }
 
+/** `copyRegularFile`, synchronously. */
+export const copyRegularFileSync = (from: string, to: string, mode: number): void => {
+  const source = openRegularFileSync(from)
+  try {
+    const target = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
+    try {
+      const buffer = new Uint8Array(Math.min(Math.max(source.size, 1), 1 << 20))
+      for (;;) {
+        const n = fs.readSync(source.fd, buffer, 0, buffer.length, null)
+        if (n === 0) break
+        for (let at = 0; at < n;) at += fs.writeSync(target, buffer, at, n - at)
+      }
+    } finally {
+      fs.closeSync(target)
+    }
+  } finally {
+    fs.closeSync(source.fd)
+  }
+}
+
 /** `readSmallFile`, synchronously (for code that cannot wait), with the same checks and bound. */
 export const readSmallFileSync = (file: string, limit: number): Uint8Array => {
-  check(file, fs.statSync(file), limit)
+  for (;;) {
+    const bytes = readSmallFileIfPresentSync(file, limit)
+    if (bytes !== undefined) return bytes
+    fs.statSync(file) // throws the system's error, with its code (unless the file just appeared: read again)
+  }
+}
+
+/**
+ * `readSmallFileSync`, but `undefined` when nothing is at `file` (no exception
+ * to build: many images have no `parent` file, no `checksum`).
+ */
+export const readSmallFileIfPresentSync = (file: string, limit: number): Uint8Array | undefined => {
+  const before = fs.statSync(file, { throwIfNoEntry: false })
+  if (before === undefined) return undefined
+  check(file, before, limit)
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY)
   try {
     const stat = fs.fstatSync(fd)
