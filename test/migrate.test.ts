@@ -67,12 +67,22 @@ test("migrate runs killed with SIGKILL at random moments, then re-run, end with 
 const fakeDaemon = (args: Array<string>): ChildProcess =>
   spawn("python3", ["-c", `import os, sys; os.execv(sys.executable, ${JSON.stringify(["dockerd", "-c", "import time; time.sleep(60)", ...args])})`], { stdio: "ignore" })
 
+/** Until the fake daemon has exec'd (its command line names dockerd): on a loaded machine that takes more than a moment. */
+const untilExeced = async (daemon: ChildProcess) => {
+  for (let waited = 0; waited < 20_000; waited += 50) {
+    const cmdline = fs.readFileSync(`/proc/${daemon.pid}/cmdline`, "latin1").split("\0")
+    if (cmdline[0] === "dockerd") return
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error("the fake dockerd did not start within 20 s")
+}
+
 test("migrate refuses to run while a Docker daemon uses the root, unless --force", async () => {
   const root = path.join(tempDir("live"), "docker")
   makeGraph(root, "vfs", ["--size", "1MiB", "--layers", "1"])
   const daemon = fakeDaemon([`--data-root=${root}`])
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await untilExeced(daemon)
     const refused = runCli(["migrate", "--graph", root])
     assert.equal(refused.code, 2)
     assert.match(refused.stderr, /Docker daemon uses this root/)
@@ -83,6 +93,7 @@ test("migrate refuses to run while a Docker daemon uses the root, unless --force
   }
   const other = fakeDaemon(["--data-root=/somewhere/else"])
   try {
+    await untilExeced(other)
     const second = path.join(tempDir("other"), "docker")
     makeGraph(second, "vfs", ["--size", "1MiB", "--layers", "1"])
     assert.equal(runCli(["migrate", "--graph", second]).code, 0, "a daemon on another root is no reason to refuse")

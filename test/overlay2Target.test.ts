@@ -382,17 +382,27 @@ test("a legacy overlay container's upper/ is copied into diff/ as it is: whiteou
   assert.ok(tree(upper, 1n << 62n).some((row) => row.includes("trusted.overlay.opaque")), "the opaque xattr was set")
 })
 
-test("too little space on the target is refused up front with the figures (exit 2), nothing written there", { skip: isRoot ? false : "needs root (tmpfs mount, golden extraction)" }, () => {
+test("too little space on the target is refused up front with the figures (exit 2), nothing written there; plan --target-driver predicts it", { skip: isRoot ? false : "needs root (tmpfs mount, golden extraction)" }, () => {
   const root = extractGolden("vfs")
   const small = path.join(tempDir(NAME), "small")
   fs.mkdirSync(small)
   sh(`mount -t tmpfs -o size=1m tmpfs "$1"`, small)
   try {
+    type PlannedTarget = { exitCode: number; target: { neededBytes: number; freeBytes: number; fits: boolean } }
+    const roomy = JSON.parse(runCli(["plan", "--graph", root, "--target-driver", "overlay2", "--json"]).stdout) as PlannedTarget
+    assert.deepEqual([roomy.exitCode, roomy.target.fits], [1, true]) // 1: the golden's failing images
+    const planned = runCli(["plan", "--graph", root, "--target-driver", "overlay2", "--target-root", small, "--json"])
+    assert.equal(planned.code, 2, planned.stderr)
+    const prediction = JSON.parse(planned.stdout) as PlannedTarget
+    assert.equal(prediction.target.fits, false)
+    assert.equal(prediction.target.neededBytes, roomy.target.neededBytes)
+    assert.ok(prediction.target.freeBytes < prediction.target.neededBytes)
     const refused = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", small, "--json"])
     assert.equal(refused.code, 2, refused.stderr)
     const summary = JSON.parse(refused.stdout) as { exitCode: number; error: string; fatal: string }
     assert.equal(summary.error, "TargetSpaceError")
-    assert.match(summary.fatal, /need about [0-9.]+ MB \([0-9]+ bytes\), [0-9.]+ MB \([0-9]+ bytes\) are free/)
+    assert.match(summary.fatal, /need about [0-9.]+ MB \(([0-9]+) bytes\), [0-9.]+ MB \([0-9]+ bytes\) are free/)
+    assert.equal(Number(/\(([0-9]+) bytes\), /.exec(summary.fatal)?.[1]), prediction.target.neededBytes, "plan's figure is migrate's")
     assert.deepEqual(fs.readdirSync(small), [], "nothing written in the target")
   } finally {
     spawnSync("umount", [small])

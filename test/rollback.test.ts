@@ -32,6 +32,17 @@ for (const driver of ["aufs", "overlay", "vfs", "btrfs"]) {
   })
 }
 
+test("after migrate --target-driver overlay2 (the layers unpacked into overlay2/), rollback --checksums leaves the root exactly as before", { skip: isRoot ? false : NEEDS_ROOT }, () => {
+  const root = extractGolden("vfs")
+  const before = snapshot(root)
+  assert.equal(runCli(["migrate", "--graph", root, "--target-driver", "overlay2"]).code, 1) // the golden's failing images
+  assert.ok(fs.readdirSync(path.join(root, "overlay2")).length > 1, "no layer unpacked into overlay2/")
+  assert.ok(fs.existsSync(path.join(root, "image", "overlay2", "repositories.json")))
+  const run = runCli(["rollback", "--graph", root, "--checksums", "--json"])
+  assert.equal(run.code, 0, run.stderr)
+  assert.deepEqual(changedPaths(before, snapshot(root)), [])
+})
+
 test("rollback without --checksums keeps the helper files (and their journal), then --checksums removes them", { skip: isRoot ? false : NEEDS_ROOT }, () => {
   const root = extractGolden("overlay")
   const before = snapshot(root)

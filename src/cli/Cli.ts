@@ -24,7 +24,7 @@ import { runConformance } from "../../test/conformance/StorageDriverConformance.
 import { markerNames, migrate, readMappings } from "../Migrate.ts"
 import { OVERLAY2 } from "../overlay2/Overlay2Layout.ts"
 import { overlay2Target } from "../overlay2/Overlay2Target.ts"
-import { checkSpace, neededBytes } from "../overlay2/SpaceCheck.ts"
+import { checkSpace, freeBytes, neededBytes } from "../overlay2/SpaceCheck.ts"
 import type { TargetDriver } from "../TargetDriver.ts"
 import { EXPORT_FORMATS, type ExportOptions, exportImages } from "../export/Export.ts"
 import { Progress } from "../Progress.ts"
@@ -365,23 +365,38 @@ const deep = Flag.Boolean("deep").pipe(
 
 const planCommand = Command.make(
   "plan",
-  { graph, storageDriver, storageOpts, plugins, jobs, json, deep },
+  { graph, storageDriver, storageOpts, plugins, jobs, json, deep, targetDriver, targetRoot },
   (flags) =>
-    runPlan({ ...commonConfig(flags), jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()), deep: flags.deep }).pipe(
-      Effect.flatMap(exitWith),
-    ),
+    runPlan({
+      ...commonConfig(flags),
+      jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
+      deep: flags.deep,
+      targetDriver: Option.getOrUndefined(flags.targetDriver),
+      targetRoot: Option.match(flags.targetRoot, { onNone: () => undefined, onSome: (dir) => path.resolve(dir) }),
+    }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
     "Say what migrate would do, item by item, and how long it would take, writing nothing (safe beside a running old " +
-      "daemon): layer paths, images, containers, tags, the space needed and free. Exit 0 when migrate would complete " +
-      "with no failure, 1 when some items would fail (listed), 2 for an unusable root.",
+      "daemon): layer paths, images, containers, tags, the space needed and free (with --target-driver overlay2: in the " +
+      "target, for the unpacked layers). Exit 0 when migrate would complete with no failure, 1 when some items would " +
+      "fail (listed), 2 for an unusable root or a target without the space migrate would need.",
   ),
 )
 
-/** Runs `plan`; 0 when migrate would complete with no failure, 1 when items would fail. */
-export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): Effect.Effect<number> =>
+/** Runs `plan`; 0 when migrate would complete with no failure, 1 when items would fail, 2 when it would refuse. */
+export const runPlan = (
+  config: ChecksumsConfig & { readonly deep: boolean; readonly targetDriver?: string | undefined; readonly targetRoot?: string | undefined },
+): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (yield* badJobs("plan", config.jobs)) return ExitCode.Unusable
+    if (config.targetDriver !== undefined && config.targetDriver !== OVERLAY2) {
+      yield* Console.error(`Cannot run plan: --target-driver ${config.targetDriver}: only ${OVERLAY2} is supported`)
+      return ExitCode.Unusable
+    }
+    if (config.targetRoot !== undefined && config.targetDriver === undefined) {
+      yield* Console.error("Cannot run plan: --target-root needs --target-driver")
+      return ExitCode.Unusable
+    }
     const { driverName, options, driver } = yield* prepare({ ...config, json: true })
     const scratch = path.join(os.tmpdir(), `cas-migrator-plan-${process.pid}`)
     yield* Effect.promise(() => fs.mkdir(scratch, { recursive: true, mode: 0o700 }))
@@ -395,9 +410,22 @@ export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): E
       Effect.provide(driver),
       Effect.ensuring(Effect.promise(() => fs.rm(scratch, { recursive: true, force: true }))),
     )
+    // What migrate's own space check would find: the layers it has not migrated into the target yet, unpacked.
+    let target: { readonly driver: string; readonly root: string; readonly neededBytes: number; readonly freeBytes: number; readonly fits: boolean } | undefined
+    if (config.targetDriver !== undefined) {
+      const targetRootDir = config.targetRoot ?? config.root
+      const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
+      const needed = yield* neededBytes(config.root, new Set(done.keys()))
+      const free = yield* freeBytes(targetRootDir)
+      target = { driver: config.targetDriver, root: targetRootDir, neededBytes: needed, freeBytes: free, fits: free >= needed }
+    }
     const failedLayers = report.layers.filter((l) => l.path === "failed")
     const failedImages = report.images.filter((i) => i.status === "failed")
-    const code = failedLayers.length > 0 || failedImages.length > 0 || report.fatal !== undefined ? ExitCode.SomeFailed : ExitCode.Done
+    const code = target?.fits === false
+      ? ExitCode.Unusable
+      : failedLayers.length > 0 || failedImages.length > 0 || report.fatal !== undefined
+      ? ExitCode.SomeFailed
+      : ExitCode.Done
     if (report.daemon !== undefined) yield* Effect.logWarning(`${report.daemon}: migrate will refuse until it is stopped`)
     for (const link of report.symlinks) yield* Effect.logInfo(`${link} is a symlink: followed, as Docker did`)
     const summary = {
@@ -428,6 +456,7 @@ export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): E
         daemon: report.daemon ?? null,
         symlinks: report.symlinks,
         summary,
+        target: target === undefined ? null : { ...target, freeBytes: Number.isFinite(target.freeBytes) ? target.freeBytes : null },
         layers: report.layers,
         images: report.images,
         containers: report.containers,
@@ -439,6 +468,10 @@ export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): E
         `  layers: ${summary.tarsplit} tar-split, ${summary.fallback} regenerated, ${summary.preexisting} already done, ${summary.failedLayers} failing`,
         `  images: ${summary.images} migrated, ${summary.failedImages} failing; containers: ${summary.containers}; tags: ${summary.tags} (${summary.skippedTags} skipped)`,
         `  to hash: ${(summary.bytesToHash / 1e6).toFixed(0)} MB, about ${summary.estimatedSeconds} s; new store: ${(summary.storeBytes / 1e6).toFixed(1)} MB, free: ${(summary.freeBytes / 1e9).toFixed(1)} GB`,
+        ...(target === undefined ? [] : [
+          `  ${target.driver} in ${target.root}: the unpacked layers need about ${(target.neededBytes / 1e6).toFixed(1)} MB, ` +
+          `${(target.freeBytes / 1e6).toFixed(1)} MB free${target.fits ? "" : ": migrate would refuse"}`,
+        ]),
         ...failedLayers.map((l) => `  layer ${l.id} would fail: ${"reason" in l ? l.reason : ""}`),
         ...failedImages.map((i) => `  image ${i.id} would fail: ${"reason" in i ? i.reason : ""}`),
         ...(report.fatal === undefined ? [] : [`  migrate would stop: ${report.fatal}`]),
@@ -451,6 +484,7 @@ export const runPlan = (config: ChecksumsConfig & { readonly deep: boolean }): E
     Effect.scoped,
     Effect.catchTags({
       RootError: failWithSummary("plan", config, ExitCode.Unusable),
+      GraphRootError: failWithSummary("plan", config, ExitCode.Unusable),
       DriverError: failWithSummary("plan", config, ExitCode.Unusable),
       PluginError: failWithSummary("plan", config, ExitCode.Unusable),
     }),

@@ -43,9 +43,13 @@ export const neededBytes = (root: string, skip: ReadonlySet<string>) =>
     return total
   })
 
+/** Bytes free to an unprivileged writer on `target`'s file system (unknown: infinite, nothing is refused on a guess). */
+export const freeBytes = (target: string): Effect.Effect<number> =>
+  Effect.promise(() => fs.promises.statfs(target).then((s) => s.bavail * s.bsize, () => Number.POSITIVE_INFINITY))
+
 /** Fails with the figures when `target`'s file system has less free space than `needed`. */
 export const checkSpace = (target: string, needed: number): Effect.Effect<void, TargetSpaceError> =>
   Effect.gen(function* () {
-    const free = yield* Effect.promise(() => fs.promises.statfs(target).then((s) => s.bavail * s.bsize, () => Number.POSITIVE_INFINITY))
+    const free = yield* freeBytes(target)
     if (free < needed) return yield* new TargetSpaceError({ target, neededBytes: needed, freeBytes: free })
   })
