@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { pipeline } from "node:stream"
@@ -146,6 +147,7 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
     }
     let crc = 0n
     const buffer = engine.buffer
+    let read = 0
     for (;;) {
       const n = readSome(handle, buffer, engine.capacity, name)
       if (n === 0) break
@@ -153,6 +155,9 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
       options.onBytes?.(buffer.subarray(0, n))
       crc = engine.update(crc, n)
       progress(n)
+      read += n
+      // A short read that reaches the size fstat gave is the end: skip the read that would return 0.
+      if (n < engine.capacity && read === handle.size) break
     }
     if (!equalBytes(crc64Bytes(crc), entry.payload)) throw crcMismatch(name)
   }
@@ -240,6 +245,7 @@ const crcMismatch = (name: string) =>
 
 /** Go's `filepath.Clean` of the name, as a one-to-one string key for duplicate detection. */
 const cleanKey = (name: Uint8Array): string => {
+  if (isCleanRelative(name)) return Buffer.from(name.buffer, name.byteOffset, name.byteLength).toString("latin1")
   const rooted = name[0] === 0x2f
   const parts: Array<string> = []
   for (const part of latin1(name).split("/")) {
@@ -255,6 +261,20 @@ const cleanKey = (name: Uint8Array): string => {
   return rooted ? "/" + joined : joined === "" ? "." : joined
 }
 
+/** Already what `filepath.Clean` gives: not rooted, no empty, `.` or `..` component (most names). */
+const isCleanRelative = (name: Uint8Array): boolean => {
+  const length = name.length
+  if (length === 0) return false
+  let start = 0
+  for (let i = 0; i <= length; i++) {
+    if (i < length && name[i] !== 0x2f) continue
+    const part = i - start
+    if (part === 0) return false
+    if (name[start] === 0x2e && (part === 1 || (part === 2 && name[start + 1] === 0x2e))) return false
+    start = i + 1
+  }
+  return true
+}
 
 const pathFailure = (error: unknown): AssembleFailure => {
   if (error instanceof LayerPathError) {
