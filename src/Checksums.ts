@@ -91,31 +91,44 @@ export const checksums = (
     const ids = listing.ids.filter((id) => !(options.skip?.has(id) ?? false))
     const ignored = listing.ignored
     for (const name of ignored) yield* Effect.logDebug(`ignoring graph/${name}: not a layer ID`)
-    const estimate = yield* Effect.promise(() => estimateBytes(options.root, ids))
+    // Layers with helper files are reported here, without an effect each: a re-run (or a
+    // pre-checksummed graph) is mostly these, and a fiber per layer was most of its time.
+    const reports = new Map<GraphId, LayerReport>()
+    for (const id of ids) {
+      const existing = readExisting(graphPaths(options.root, id))
+      if (existing !== undefined) reports.set(id, existingReport(id, existing))
+    }
+    const todo = ids.filter((id) => !reports.has(id))
+    const estimate = yield* Effect.promise(() => estimateBytes(options.root, todo))
     options.onPlanned?.(ids.length, estimate)
-    const layers = yield* Effect.forEach(
-      ids,
+    for (const report of reports.values()) {
+      if (report.status === "failed") yield* Effect.logError(`layer ${report.id}: ${report.error}`)
+      else yield* Effect.logDebug(`layer ${report.id}: helper files present, trusted as they are`)
+      options.onLayerDone?.(report)
+    }
+    const computed = yield* Effect.forEach(
+      todo,
       (id) =>
         checksumLayer(options, id).pipe(
           Effect.tap((report) => Effect.sync(() => options.onLayerDone?.(report))),
         ),
       { concurrency: options.concurrency },
     )
-    return { layers, ignored }
+    computed.forEach((report, i) => reports.set(todo[i]!, report))
+    return { layers: ids.map((id) => reports.get(id)!), ignored }
   })
 
 /** One layer, never failing: every problem becomes a failed report. */
 const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<LayerReport, never, StorageDriver> => {
   const paths = graphPaths(options.root, id)
   const work = Effect.gen(function* () {
-    const existing = yield* Effect.promise(() => readExisting(paths))
-    if (existing?.unsafe !== undefined) {
-      yield* Effect.logError(`layer ${id}: ${existing.unsafe}`)
-      return { id, status: "failed", reason: "BadHelperFile", error: existing.unsafe } satisfies LayerReport
-    }
+    const existing = readExisting(paths)
     if (existing !== undefined) {
-      yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
-      return { id, status: "done", path: "preexisting", diffId: existing.diffId, size: existing.size } satisfies LayerReport
+      // Written since the pass began (by another run): trusted as the layers found done at its start.
+      const report = existingReport(id, existing)
+      if (report.status === "failed") yield* Effect.logError(`layer ${id}: ${report.error}`)
+      else yield* Effect.logDebug(`layer ${id}: helper files present, trusted as they are`)
+      return report
     }
     const target = yield* Effect.promise(() => fs.readlink(paths.dir).catch(() => undefined))
     // The root's structure is the admin's: a symlinked layer directory is followed, as Docker did, and said.
@@ -209,7 +222,7 @@ const journalHelpers = (root: string, id: GraphId) =>
   })
 
 /** A layer with `.migration-diffid` is done (Docker's check is this `lstat`); its values are reported as found. */
-const readExisting = async (paths: ReturnType<typeof graphPaths>) => {
+const readExisting = (paths: ReturnType<typeof graphPaths>) => {
   // Synchronous: the pass over 10,000 checksummed layers is all small reads, several times faster so.
   if (fsSync.lstatSync(paths.diffId, { throwIfNoEntry: false }) === undefined) return undefined
   // One that is a FIFO, a device or huge is not trusted: the layer fails, named with the file.
@@ -226,6 +239,12 @@ const readExisting = async (paths: ReturnType<typeof graphPaths>) => {
   const size = Number(read(paths.size, "NaN"))
   return { diffId, size, unsafe }
 }
+
+/** The report of a layer whose helper files are there: done as found, or failed when one is unsafe. */
+const existingReport = (id: GraphId, existing: NonNullable<ReturnType<typeof readExisting>>): LayerReport =>
+  existing.unsafe !== undefined
+    ? { id, status: "failed", reason: "BadHelperFile", error: existing.unsafe }
+    : { id, status: "done", path: "preexisting", diffId: existing.diffId, size: existing.size }
 
 /** Bytes still to hash, from Docker 1.9's `layersize` files where present (for the ETA only). */
 const estimateBytes = async (root: string, ids: ReadonlyArray<GraphId>): Promise<number> => {

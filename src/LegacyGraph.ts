@@ -87,11 +87,12 @@ export const readParent = (root: string, id: GraphId): Effect.Effect<string, Gra
   })
 
 /** `readParent`, synchronously (small reads are several times faster so); throws `GraphError`. */
-export const readParentSync = (root: string, id: GraphId): string => {
+export const readParentSync = (root: string, id: GraphId, json?: Uint8Array): string => {
   const paths = graphPaths(root, id)
   let text: string
   try {
-    text = new TextDecoder().decode(readSmallFileSync(paths.json, SMALL_FILE_LIMIT.config))
+    // `json`: the layer's `json`, when the caller has read it already (it is read once per image).
+    text = new TextDecoder().decode(json ?? readSmallFileSync(paths.json, SMALL_FILE_LIMIT.config))
   } catch (error) {
     throw new GraphError({ layer: id, reason: "Unreadable", detail: `${paths.json}: ${errorText(error)}` })
   }

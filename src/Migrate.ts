@@ -352,9 +352,10 @@ const migrateImages = async (
   const migrateImage = async (v1Id: string, chain: ReadonlyArray<string>): Promise<Built> => {
     const graphId = parseGraphId(v1Id)
     const paths = graphPaths(root, (graphId ?? v1Id) as GraphId)
+    const imageJson = readOrFail(paths.json, SMALL_FILE_LIMIT.config)
     let parentText: string
     try {
-      parentText = readParentSync(root, v1Id as GraphId)
+      parentText = readParentSync(root, v1Id as GraphId, imageJson)
     } catch (error) {
       throw new ImageFailure(error instanceof GraphError ? error.detail : errorMessage(error))
     }
@@ -393,7 +394,6 @@ const migrateImages = async (
       tarDataPath: paths.migrationTarData,
       cacheId,
     }, writes)
-    const imageJson = readOrFail(paths.json, SMALL_FILE_LIMIT.config)
     const diffIds = [...(parent?.diffIds ?? []), diffId]
     let history: Array<History>
     let config: Uint8Array
