@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { openLibc } from "./Libc.ts"
 import { SystemCallError } from "./RawFiles.ts"
 
 /** The calls, each returning the C result (negative or -1 on failure, errno set). */
@@ -47,20 +48,6 @@ interface DenoFfi {
   readonly UnsafePointerView: new (pointer: unknown) => { getInt32(offset?: number): number }
 }
 
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]
-
-const firstLoadable = <A>(open: (name: string) => A): A => {
-  let last: unknown
-  for (const name of LIBC_NAMES) {
-    try {
-      return open(name)
-    } catch (error) {
-      last = error
-    }
-  }
-  throw new Error(`Cannot load the C library: ${String(last)}`)
-}
-
 /** Signatures as (argument kinds, result kind); `p` pointer/buffer, `i` int, `u` unsigned int, `d` 64-bit, `z` size. */
 const SIGNATURES: Record<string, [ReadonlyArray<"p" | "i" | "u" | "d" | "z">, "i" | "z" | "p"]> = {
   mkdir: [["p", "u"], "i"],
@@ -92,7 +79,7 @@ const load = (): LibcCalls => {
   if (deno !== undefined) {
     const kinds = { p: "buffer", i: "i32", u: "u32", d: "u64", z: "usize" } as const
     const results = { i: "i32", z: "isize", p: "pointer" } as const
-    const libc = firstLoadable((name) =>
+    const libc = openLibc((name) =>
       deno.dlopen(
         name,
         Object.fromEntries(Object.entries(SIGNATURES).map(([symbol, [args, result]]) => [
@@ -111,7 +98,7 @@ const load = (): LibcCalls => {
     const { ptr, u64, i64, i32, u32 } = ffi.FFIType
     const kinds = { p: ptr, i: i32, u: u32, d: u64, z: u64 }
     const results = { i: i32, z: i64, p: ptr }
-    const libc = firstLoadable((name) =>
+    const libc = openLibc((name) =>
       ffi.dlopen(
         name,
         Object.fromEntries(Object.entries(SIGNATURES).map(([symbol, [args, result]]) => [

@@ -9,6 +9,7 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import { openLibc } from "./Libc.ts"
 
 /** A file system could not be synced: what was written there may not be durable. */
 export class SyncFileSystemError extends Error {
@@ -35,34 +36,20 @@ interface DenoFfi {
   }
 }
 
-/** glibc first, then musl (the musl build of the binary). */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]
-
-const firstLoadable = <A>(open: (name: string) => A): A | undefined => {
-  for (const name of LIBC_NAMES) {
-    try {
-      return open(name)
-    } catch {
-      // the next name
-    }
-  }
-  return undefined
-}
-
 const load = (): Syncfs | undefined => {
   try {
     const deno = (globalThis as { readonly Deno?: DenoFfi }).Deno
     if (deno !== undefined) {
-      const libc = firstLoadable((name) => deno.dlopen(name, { syncfs: { parameters: ["i32"], result: "i32" } }))
-      return libc === undefined ? undefined : (fd) => libc.symbols.syncfs!(fd)
+      const libc = openLibc((name) => deno.dlopen(name, { syncfs: { parameters: ["i32"], result: "i32" } }))
+      return (fd) => libc.symbols.syncfs!(fd)
     }
     const require = (import.meta as { readonly require?: (id: string) => unknown }).require
     if (require === undefined) return undefined
     const ffi = require("bun:ffi") as BunFfi
-    const libc = firstLoadable((name) => ffi.dlopen(name, { syncfs: { args: [ffi.FFIType.i32], returns: ffi.FFIType.i32 } }))
-    return libc === undefined ? undefined : (fd) => libc.symbols.syncfs!(fd)
+    const libc = openLibc((name) => ffi.dlopen(name, { syncfs: { args: [ffi.FFIType.i32], returns: ffi.FFIType.i32 } }))
+    return (fd) => libc.symbols.syncfs!(fd)
   } catch {
-    return undefined // no FFI permission or no FFI at all
+    return undefined // no FFI permission, no FFI at all, or no C library: the callers fall back
   }
 }
 

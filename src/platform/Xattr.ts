@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { openLibc } from "./Libc.ts"
 
 type Lgetxattr = (path: Uint8Array, name: Uint8Array, value: Uint8Array) => number
 
@@ -23,25 +24,10 @@ interface DenoFfi {
   }
 }
 
-/** glibc first, then musl (the musl build of the binary). */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]
-
-const firstLoadable = <A>(open: (name: string) => A): A => {
-  let last: unknown
-  for (const name of LIBC_NAMES) {
-    try {
-      return open(name)
-    } catch (error) {
-      last = error
-    }
-  }
-  throw new Error(`Cannot load the C library for lgetxattr: ${String(last)}`)
-}
-
 const load = (): Lgetxattr => {
   const deno = (globalThis as { readonly Deno?: DenoFfi }).Deno
   if (deno !== undefined) {
-    const libc = firstLoadable((name) =>
+    const libc = openLibc((name) =>
       deno.dlopen(name, { lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" } })
     )
     return (path, name, value) => Number(libc.symbols.lgetxattr!(path, name, value, BigInt(value.length)))
@@ -50,7 +36,7 @@ const load = (): Lgetxattr => {
   if (require === undefined) throw new Error("Cannot read xattrs: neither Bun nor Deno FFI is available")
   const ffi = require("bun:ffi") as BunFfi
   const { ptr, u64, i64 } = ffi.FFIType
-  const libc = firstLoadable((name) => ffi.dlopen(name, { lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i64 } }))
+  const libc = openLibc((name) => ffi.dlopen(name, { lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i64 } }))
   return (path, name, value) => Number(libc.symbols.lgetxattr!(path, name, value, value.length))
 }
 
