@@ -37,6 +37,19 @@ export interface LayerTar {
   readonly path: "helper-files" | "tarsplit" | "fallback"
 }
 
+/** The diffID a layer's helper files declare (none there: undefined); one that is not a digest fails the layer. */
+export const readDeclaredDiffId = (
+  diffIdPath: string,
+  failed: (detail: string) => LayerTarError,
+): Effect.Effect<DiffID | undefined, LayerTarError> =>
+  Effect.gen(function* () {
+    const declaredText = yield* Effect.promise(() => readSmallText(diffIdPath, SMALL_FILE_LIMIT.value).catch(() => undefined))
+    if (declaredText === undefined) return undefined
+    const declared = parseDiffId(declaredText)
+    if (declared === undefined) return yield* failed(`${diffIdPath}: invalid digest ${JSON.stringify(declaredText.slice(0, 80))}`)
+    return declared
+  })
+
 /**
  * Writes the tar of layer `id` (whose parent is `parent`, `""` for none) at
  * `output` (bytes past its end may be left from a tar-split attempt that
@@ -54,11 +67,7 @@ export const writeLayerTar = (
   Effect.gen(function* () {
     const paths = graphPaths(root, id)
     const failed = (detail: string) => new LayerTarError({ layer: id, detail })
-    const declaredText = yield* Effect.promise(() => readSmallText(paths.diffId, SMALL_FILE_LIMIT.value).catch(() => undefined))
-    const declared = declaredText === undefined ? undefined : parseDiffId(declaredText)
-    if (declaredText !== undefined && declared === undefined) {
-      return yield* failed(`${paths.diffId}: invalid digest ${JSON.stringify(declaredText.slice(0, 80))}`)
-    }
+    const declared = yield* readDeclaredDiffId(paths.diffId, failed)
     const driver = yield* StorageDriver
     const assemble = (tarDataPath: string) =>
       Effect.scoped(Effect.flatMap(

@@ -9,15 +9,14 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
-import { type DiffID, diffIdFromHex, type GraphId, parseDiffId } from "../Ids.ts"
+import { type DiffID, diffIdFromHex, type GraphId } from "../Ids.ts"
 import { LayerRoot } from "../LayerPath.ts"
 import { graphPaths } from "../LegacyGraph.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { regenerateLayer } from "../RegenerateLayer.ts"
 import { regenerationParentRoot, StorageDriver } from "../StorageDriver.ts"
 import { AssembleFailure, assembleLayer } from "../TarSplitAssembler.ts"
-import { type LayerTar, LayerTarError } from "./LayerTar.ts"
+import { type LayerTar, LayerTarError, readDeclaredDiffId } from "./LayerTar.ts"
 
 let engine: Crc64Engine | undefined
 
@@ -48,11 +47,7 @@ export const streamLayerTar = (
   Effect.gen(function* () {
     const paths = graphPaths(root, id)
     const failed = (detail: string) => new LayerTarError({ layer: id, detail })
-    const declaredText = yield* Effect.promise(() => readSmallText(paths.diffId, SMALL_FILE_LIMIT.value).catch(() => undefined))
-    const declared = declaredText === undefined ? undefined : parseDiffId(declaredText)
-    if (declaredText !== undefined && declared === undefined) {
-      return yield* failed(`${paths.diffId}: invalid digest ${JSON.stringify(declaredText.slice(0, 80))}`)
-    }
+    const declared = yield* readDeclaredDiffId(paths.diffId, failed)
     const driver = yield* StorageDriver
     engine ??= makeCrc64Engine()
     const crc = engine
