@@ -68,8 +68,11 @@ export const findDaemon = async (root: string): Promise<string | undefined> => {
 
 const LOCK = ".cas-migrator.lock"
 
-/** Holds the migration lock for the scope; fails if a live daemon or migrator uses the root. */
-export const guardRoot = (root: string, options: { readonly force: boolean }) =>
+/**
+ * Holds the migration lock for the scope; fails if a live daemon or migrator uses the root. An `image/`
+ * made for the lock is journaled in `journalRoot` (the graph's root, also when `root` is `--target-root`).
+ */
+export const guardRoot = (root: string, options: { readonly force: boolean; readonly journalRoot?: string }) =>
   Effect.gen(function* () {
     if (!options.force) {
       const daemon = yield* Effect.promise(() => findDaemon(root))
@@ -86,7 +89,8 @@ export const guardRoot = (root: string, options: { readonly force: boolean }) =>
     yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
-          recordIfNew(root, "image", "directory")
+          const journalRoot = options.journalRoot ?? root
+          recordIfNew(journalRoot, path.relative(journalRoot, dir), "directory")
           await fs.mkdir(dir, { recursive: true, mode: 0o700 })
           for (let attempt = 0; attempt < 2; attempt++) {
             try {

@@ -33,7 +33,7 @@ import { errorCode, errorMessage, isWriteError } from "./platform/ErrorCode.ts"
 import { readSmallFile, readSmallFileIfPresentSync, readSmallFileSync, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import { StagedWrites } from "./StagedWrites.ts"
 import { StorageDriver } from "./StorageDriver.ts"
-import { exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
+import { copyFileAtomic, exists, TEMPORARY_PREFIX, writeFileAtomic, writeFileIfChanged } from "./StoreFiles.ts"
 import { record, recordIfNew } from "./rollback/Journal.ts"
 import { createHash } from "node:crypto"
 
@@ -160,6 +160,8 @@ const chainOf = (diffIds: ReadonlyArray<DiffID>): ChainID | undefined =>
 /** What containers need of a target driver. */
 interface ContainerTarget {
   readonly name: string
+  /** The Docker root the containers' directories go into (the graph's own, or `--target-root`). */
+  readonly root: string
   readonly makeMount: ((mount: TargetMount) => Promise<{ readonly mountId: string; readonly initId: string | undefined }>) | undefined
 }
 
@@ -183,7 +185,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
       if (!(await exists(repositories))) await writeFileAtomic(repositories, encodeRepositories(new Map()), 0o600)
     })
 
-    yield* run("temporary files", () => sweepTemporaries(root, storeRoot))
+    yield* run("temporary files", () => sweepTemporaries(root, storeRoot, target?.root))
     if (target !== undefined) yield* run(`${target.name} temporary files`, async () => target.prepare(await driverIdsInUse(storeRoot)))
     const mappings = yield* run(markers.images, () => readMappings(root, markers.images))
     const checksumReport = yield* Effect.mapError(
@@ -206,6 +208,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
       migrateTail(root, storeRoot, options.driverName, markers, mappings, writeFailures, (id) =>
         Effect.runPromise(Effect.orElseSucceed(driver.exists(id), () => false)), target === undefined ? undefined : {
         name: target.name,
+        root: target.root,
         makeMount: target.makeMount === undefined ? undefined : (mount: TargetMount) => runWithDriver(target.makeMount!(mount)),
       })
     )
@@ -259,7 +262,7 @@ const migrateTail = async (
 }
 
 /** What a killed run left half-written: temporary files of atomic writes and unfinished layer directories. */
-const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> => {
+const sweepTemporaries = async (root: string, storeRoot: string, targetRoot: string | undefined): Promise<void> => {
   const removeIn = async (dir: string, matches: (name: string) => boolean) => {
     for (const name of await fs.readdir(dir).catch(() => [] as Array<string>)) {
       if (matches(name)) await fs.rm(path.join(dir, name), { recursive: true, force: true })
@@ -276,8 +279,10 @@ const sweepTemporaries = async (root: string, storeRoot: string): Promise<void> 
   await walk(storeRoot)
   await removeIn(path.join(storeRoot, "layerdb", "tmp"), () => true)
   await removeIn(root, isTemporary)
-  for (const id of await fs.readdir(path.join(root, CONTAINERS_DIR)).catch(() => [] as Array<string>)) {
-    await removeIn(path.join(root, CONTAINERS_DIR, id), isTemporary)
+  for (const dockerRoot of new Set([root, targetRoot ?? root])) {
+    for (const id of await fs.readdir(path.join(dockerRoot, CONTAINERS_DIR)).catch(() => [] as Array<string>)) {
+      await removeIn(path.join(dockerRoot, CONTAINERS_DIR, id), isTemporary)
+    }
   }
 }
 
@@ -454,8 +459,10 @@ const migrateContainers = async (
   })
   const names = listed.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
   const reports: Array<ContainerReport> = []
+  // With --target-root elsewhere, each container's directory is made there; the graph's stays as it was.
+  const outDir = path.join(target?.root ?? root, CONTAINERS_DIR)
   for (const id of names) {
-    const v2 = path.join(dir, id, CONFIG_V2)
+    const v2 = path.join(outDir, id, CONFIG_V2)
     if (await fs.stat(v2).then(() => true, () => false)) {
       reports.push({ id, status: "preexisting", reason: `${CONFIG_V2} already there: left alone` })
       continue
@@ -521,11 +528,34 @@ const migrateContainers = async (
         }
       }
     }
-    record(root, { op: "container", id, sha256: createHash("sha256").update(config).digest("hex") })
+    if (outDir !== dir) await copyContainerFiles(root, path.join(dir, id), path.join(outDir, id))
+    const sha256 = createHash("sha256").update(config).digest("hex")
+    record(root, outDir === dir ? { op: "container", id, sha256 } : { op: "container", id, sha256, dir: path.relative(root, outDir) })
     await writeFileAtomic(v2, config, 0o600)
     reports.push({ id, status: "migrated", imageId, mount, ...(warning === undefined ? {} : { warning }) })
   }
   return { reports, fatal: undefined }
+}
+
+/**
+ * A container's directory made in another Docker root: its regular files
+ * (`hostconfig.json`, the log, `hostname`, `hosts`, `resolv.conf`) copied, but
+ * the legacy `config.json` that no newer daemon reads; each creation journaled
+ * in the graph's root, so one `rollback` undoes both.
+ */
+const copyContainerFiles = async (root: string, from: string, to: string): Promise<void> => {
+  recordIfNew(root, path.relative(root, path.dirname(to)), "directory")
+  await fs.mkdir(path.dirname(to), { recursive: true, mode: 0o710 })
+  recordIfNew(root, path.relative(root, to), "directory")
+  await fs.mkdir(to, { recursive: true, mode: 0o700 })
+  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
+    if (!entry.isFile() || entry.name === CONFIG_LEGACY || entry.name === CONFIG_V2 || entry.name.startsWith(TEMPORARY_PREFIX)) continue
+    const destination = path.join(to, entry.name)
+    if (await exists(destination)) continue
+    const { mode } = await fs.stat(path.join(from, entry.name))
+    recordIfNew(root, path.relative(root, destination), "file")
+    await copyFileAtomic(path.join(from, entry.name), destination, mode & 0o7777)
+  }
 }
 
 /** `json.Marshal` of a `map[string]*json.RawMessage`. */

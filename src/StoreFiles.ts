@@ -36,6 +36,25 @@ export const writeFileAtomic = async (target: string, data: string | Uint8Array,
   }
 }
 
+/** Copies `source` to `target` through a temporary file in the target's directory, synced, and a rename. */
+export const copyFileAtomic = async (source: string, target: string, mode: number): Promise<void> => {
+  const temporary = path.join(path.dirname(target), `${TEMPORARY_PREFIX}${path.basename(target)}-${randomBytes(6).toString("hex")}`)
+  try {
+    await fs.copyFile(source, temporary, fs.constants.COPYFILE_EXCL)
+    await fs.chmod(temporary, mode)
+    const file = await fs.open(temporary, "r+")
+    try {
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    await fs.rename(temporary, target)
+  } catch (error) {
+    await fs.rm(temporary, { force: true })
+    throw error
+  }
+}
+
 /** `writeFileAtomic` unless `target` already holds exactly `data` (so a re-run leaves it untouched). */
 export const writeFileIfChanged = async (target: string, data: string | Uint8Array, mode: number): Promise<void> => {
   const wanted = typeof data === "string" ? new TextEncoder().encode(data) : data

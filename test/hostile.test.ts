@@ -1,8 +1,10 @@
 /**
  * Graphs broken on purpose (scripts/make-hostile-graph.ts), each run through
- * `plan`, `export`, `checksums` and `migrate`, all with `--json`: no hang, no
- * stack trace, the documented exit code (plan's the same as migrate's), a JSON summary on stdout even when the run stops
- * early, the broken item named, peak RSS <= 1 GiB, and layer data unchanged.
+ * `plan`, `export`, `checksums`, `migrate` (to its own driver, then to
+ * overlay2 in another root), `verify` and `rollback --checksums`, all with
+ * `--json`: no hang, no stack trace, the documented exit code (plan's the same as migrate's), a JSON summary on stdout even when the run stops
+ * early, the broken item named, peak RSS <= 1 GiB, layer data unchanged, and
+ * after the rollback the root exactly as it was and the target root empty.
  */
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
@@ -102,11 +104,12 @@ test("every hostile kind the generator makes has an expectation here", () => {
 const STACK_TRACE = /^\s+at .+:\d+:\d+\)?$/m
 
 for (const [kind, expected] of Object.entries(CASES)) {
-  test(`hostile graph ${kind}: plan and export, checksums exits ${expected.checksums}, migrate ${expected.migrate}, with JSON, no hang, no stack trace, RSS <= 1 GiB, layer data unchanged`, { skip: isRoot ? false : "needs root (mkfifo under a Docker root we own is fine, but the goldens' owners need root)" }, async () => {
+  test(`hostile graph ${kind}: plan and export, checksums exits ${expected.checksums}, migrate ${expected.migrate} (to vfs and to overlay2), then verify and rollback, all with JSON, no hang, no stack trace, RSS <= 1 GiB, layer data unchanged`, { skip: isRoot ? false : "needs root (mkfifo under a Docker root we own is fine, but the goldens' owners need root)" }, async () => {
     const root = path.join(tempDir(`hostile-${kind}`), "docker")
     const layers = makeGraph(root, "vfs", ["--size", "256KiB", "--layers", "3"])
     await HOSTILE_KINDS[kind]!(root, { driver: "vfs", layers: layers.layers })
     const before = snapshot(path.join(root, "vfs"))
+    const rootBefore = snapshot(root)
     const outputs: Array<string> = []
     // plan and export first, on the untouched graph: they only read it.
     const checked = async (label: string, args: Array<string>) => {
@@ -134,6 +137,17 @@ for (const [kind, expected] of Object.entries(CASES)) {
       outputs.push(run.stdout, run.stderr)
     }
     if (expected.names !== undefined) assert.match(outputs.join("\n"), expected.names)
+    // The store migrate left is checked, converted to overlay2 elsewhere, then rolled back: each reports in JSON.
+    const verified = await checked(`${kind} verify`, ["verify", "--graph", root, "--json"])
+    assert.ok(verified.code === 0 || verified.code === 1 || verified.code === 2, `${kind} verify: exit ${verified.code}\n${verified.stderr.slice(-2000)}`)
+    const target = path.join(path.dirname(root), "overlay2-target")
+    fs.mkdirSync(target)
+    const converted = await checked(`${kind} migrate --target-driver overlay2`, ["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", target, "--json"])
+    assert.equal(converted.code, expected.migrate, `${kind} migrate --target-driver overlay2: exit ${converted.code}\n${converted.stderr.slice(-2000)}`)
+    const rolledBack = await checked(`${kind} rollback`, ["rollback", "--graph", root, "--checksums", "--json"])
+    assert.equal(rolledBack.code, 0, `${kind} rollback: exit ${rolledBack.code}\n${rolledBack.stderr.slice(-2000)}`)
+    assert.deepEqual(changedPaths(rootBefore, snapshot(root)), [], "rollback --checksums left the root changed")
+    assert.deepEqual(fs.readdirSync(target), [], "rollback left files in the overlay2 target root")
     assert.deepEqual(changedPaths(before, snapshot(path.join(root, "vfs"))), [], "layer data changed")
   })
 }

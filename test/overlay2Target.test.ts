@@ -16,7 +16,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { extractGolden, isRoot, makeGraph, repo, runCli, runKilledAfter, sh, snapshot, tempDir } from "./support/cli.ts"
+import { changedPaths, extractGolden, isRoot, makeGraph, repo, runCli, runKilledAfter, sh, snapshot, tempDir } from "./support/cli.ts"
 import { haveDockerd, withDockerd } from "./support/dockerd.ts"
 
 const SKIP = !isRoot
@@ -280,30 +280,47 @@ const legacyContainer = (root: string, image: string, id: string) => {
     cp -a "$1/$3-init" "$1/$3"; mkdir "$1/$3/data"; echo hello-legacy > "$1/$3/data/hello"; rm "$1/$3/etc/gone-file"`, vfs, image, id)
 }
 
-test("a generated busybox graph migrated to overlay2 runs on dockerd 20.10 (docker run prints ok); its legacy container is listed, docker diff shows its changes, docker start runs it with its files", { skip: SKIP }, () => {
-  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((file) => fs.existsSync(file))
-  assert.ok(busybox !== undefined, "busybox-static is installed with docker.io")
-  const disk = loopExt4()
-  try {
-    const root = path.join(disk.mountpoint, "docker")
-    makeGraph(root, "vfs", ["--size", "2MiB", "--layers", "2", "--busybox", busybox])
-    const repositories = JSON.parse(readText(path.join(root, "repositories-vfs"))) as { Repositories: Record<string, Record<string, string>> }
-    const image = repositories.Repositories["sample/app"]!["latest"]!
-    const id = "c0ffee".padEnd(64, "0")
-    legacyContainer(root, image, id)
-    const result = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--json"])
-    assert.equal(result.code, 0, result.stderr)
-    withDockerd(root, "overlay2", ({ docker }) => {
-      assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
-      assert.match(docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"), new RegExp(`${id} legacy`))
-      // The init layer's changes are not the container's (docker diff shows the read-write layer's).
-      assert.deepEqual(docker("diff", id).trim().split("\n").sort(), ["A /data", "A /data/hello", "C /etc", "D /etc/gone-file"])
-      assert.equal(docker("start", "-a", id).trim(), "hello-legacy init")
-    })
-  } finally {
-    disk.release()
-  }
-})
+for (const where of ["in the graph's root", "in another root (--target-root)"] as const) {
+  test(`a generated busybox graph migrated to overlay2 ${where} runs on dockerd 20.10 (docker run prints ok); its legacy container is listed, docker diff shows its changes, docker start runs it with its files`, { skip: SKIP }, () => {
+    const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((file) => fs.existsSync(file))
+    assert.ok(busybox !== undefined, "busybox-static is installed with docker.io")
+    const disk = loopExt4()
+    try {
+      const elsewhere = where !== "in the graph's root"
+      // Elsewhere: the legacy root off the loop disk, the new root on it (overlay2 needs a file system it supports).
+      const root = elsewhere ? path.join(disk.base, "legacy", "docker") : path.join(disk.mountpoint, "docker")
+      const daemonRoot = elsewhere ? path.join(disk.mountpoint, "docker") : root
+      makeGraph(root, "vfs", ["--size", "2MiB", "--layers", "2", "--busybox", busybox])
+      const repositories = JSON.parse(readText(path.join(root, "repositories-vfs"))) as { Repositories: Record<string, Record<string, string>> }
+      const image = repositories.Repositories["sample/app"]!["latest"]!
+      const id = "c0ffee".padEnd(64, "0")
+      legacyContainer(root, image, id)
+      const args = ["migrate", "--graph", root, "--target-driver", "overlay2", ...(elsewhere ? ["--target-root", daemonRoot] : []), "--json"]
+      if (elsewhere) {
+        // One rollback undoes both roots: the graph's exactly as it was, nothing left in the new one.
+        fs.mkdirSync(daemonRoot)
+        const before = snapshot(root)
+        assert.equal(runCli(args).code, 0)
+        assert.deepEqual(fs.readdirSync(path.join(daemonRoot, "containers", id)).sort(), ["config.v2.json", "hostconfig.json"])
+        assert.equal(fs.existsSync(path.join(root, "containers", id, "config.v2.json")), false, "config.v2.json written in the legacy root")
+        assert.equal(runCli(["rollback", "--graph", root, "--checksums", "--json"]).code, 0)
+        assert.deepEqual(changedPaths(before, snapshot(root)), [])
+        assert.deepEqual(fs.readdirSync(daemonRoot), [])
+      }
+      const result = runCli(args)
+      assert.equal(result.code, 0, result.stderr)
+      withDockerd(daemonRoot, "overlay2", ({ docker }) => {
+        assert.equal(docker("run", "--rm", "--network", "none", "sample/app:latest", "/bin/echo", "ok").trim(), "ok")
+        assert.match(docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"), new RegExp(`${id} legacy`))
+        // The init layer's changes are not the container's (docker diff shows the read-write layer's).
+        assert.deepEqual(docker("diff", id).trim().split("\n").sort(), ["A /data", "A /data/hello", "C /etc", "D /etc/gone-file"])
+        assert.equal(docker("start", "-a", id).trim(), "hello-legacy init")
+      })
+    } finally {
+      disk.release()
+    }
+  })
+}
 
 /**
  * What a run leaves, with the random IDs replaced by what they stand for: per

@@ -16,10 +16,16 @@ import { writeAll } from "../platform/WriteAll.ts"
 export const JOURNAL = ".cas-migrator-journal"
 
 export type JournalEntry =
-  /** A directory or file (relative to the root) that did not exist and is about to be made. */
+  /**
+   * A directory or file (relative to the root) that did not exist and is about to be made; with
+   * `--target-root` elsewhere, the paths there are relative too (`../new-root/...`).
+   */
   | { readonly op: "created"; readonly path: string; readonly kind: "directory" | "file" }
-  /** A container's `config.v2.json` about to be written with this content (its SHA-256). */
-  | { readonly op: "container"; readonly id: string; readonly sha256: string }
+  /**
+   * A container's `config.v2.json` about to be written with this content (its SHA-256), in `dir` (relative
+   * to the root; `containers` when absent, another root's with `--target-root`).
+   */
+  | { readonly op: "container"; readonly id: string; readonly sha256: string; readonly dir?: string }
   /** A layer's helper files (`graph/<id>/.migration-*`) about to be written. */
   | { readonly op: "helpers"; readonly layer: string }
   /**

@@ -52,6 +52,11 @@ export class RollbackError extends Schema.TaggedError<RollbackError>()("Rollback
 }
 
 const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+/** `image/` of a Docker root (the graph's, `image`, or another root's with `--target-root`, `../new-root/image`). */
+const isImageDirectory = (relative: string) => path.basename(relative) === "image"
+/** A store `image/<driver>` of a Docker root. */
+const isStoreDirectory = (relative: string) => isImageDirectory(path.dirname(relative))
 const list = (dir: string) => {
   try {
     return fs.readdirSync(dir)
@@ -74,16 +79,28 @@ const changesSince = (root: string, entries: ReadonlyArray<JournalEntry>): Array
     }
   }
   for (const entry of entries) {
-    if (entry.op !== "created" || entry.kind !== "directory" || !/^image\/[^/]+$/.test(entry.path)) continue
+    if (entry.op !== "created" || entry.kind !== "directory" || !isStoreDirectory(entry.path)) continue
     const content = path.join(root, entry.path, "imagedb", "content", "sha256")
     for (const hex of list(content)) {
       if (!migratedImages.has(`sha256:${hex}`)) found.push({ kind: "image", item: `sha256:${hex}`, detail: `in ${entry.path}, made since migrate` })
     }
   }
-  const ours = new Map<string, string>()
-  for (const entry of entries) if (entry.op === "container") ours.set(entry.id, entry.sha256)
-  for (const id of list(path.join(root, CONTAINERS_DIR))) {
-    const v2 = path.join(root, CONTAINERS_DIR, id, CONFIG_V2)
+  // Containers in the graph's root, and in another root written by --target-root.
+  const ours = new Map<string, Map<string, string>>([[CONTAINERS_DIR, new Map()]])
+  for (const entry of entries) {
+    if (entry.op !== "container") continue
+    const dir = entry.dir ?? CONTAINERS_DIR
+    ours.set(dir, (ours.get(dir) ?? new Map<string, string>()).set(entry.id, entry.sha256))
+  }
+  for (const [dir, written] of ours) found.push(...containerChanges(root, dir, written))
+  return found
+}
+
+/** Containers in `dir` (relative to the root) created or whose `config.v2.json` changed since `migrate` wrote `written`. */
+const containerChanges = (root: string, dir: string, ours: ReadonlyMap<string, string>): Array<SinceMigrate> => {
+  const found: Array<SinceMigrate> = []
+  for (const id of list(path.join(root, dir))) {
+    const v2 = path.join(root, dir, id, CONFIG_V2)
     if (!fs.existsSync(v2)) continue
     const written = ours.get(id)
     const hadLegacy = fs.existsSync(path.join(root, CONTAINERS_DIR, id, "config.json"))
@@ -137,18 +154,19 @@ export const rollback = async (root: string, options: { readonly checksums: bool
   }
   // Newest first, so a crash leaves a state the next rollback finishes.
   for (const entry of [...entries].reverse()) {
-    if (entry.op === "container") remove(path.join(CONTAINERS_DIR, entry.id, CONFIG_V2))
+    if (entry.op === "container") remove(path.join(entry.dir ?? CONTAINERS_DIR, entry.id, CONFIG_V2))
     else if (entry.op === "created" && entry.kind === "file") remove(entry.path)
-    else if (entry.op === "created" && entry.path !== "image") remove(entry.path, true)
+    else if (entry.op === "created" && !isImageDirectory(entry.path)) remove(entry.path, true)
     else if (entry.op === "helpers" && options.checksums) {
       // `.migration-diffid` first: without it the layer counts as not done.
       for (const name of [MIGRATION_DIFF_ID, MIGRATION_SIZE, MIGRATION_TAR_DATA]) remove(path.join("graph", entry.layer, name))
     }
   }
-  // `image/` itself, if we made it, once only our lock could be left in it.
-  if (entries.some((e) => e.op === "created" && e.path === "image")) {
-    const left = list(path.join(root, "image")).filter((name) => name !== ".cas-migrator.lock")
-    if (left.length === 0) remove("image", true)
+  // `image/` itself (each root's), if we made it, once only our lock could be left in it.
+  for (const entry of entries) {
+    if (entry.op !== "created" || !isImageDirectory(entry.path)) continue
+    const left = list(path.join(root, entry.path)).filter((name) => name !== ".cas-migrator.lock")
+    if (left.length === 0) remove(entry.path, true)
   }
   // The journal goes last; kept (with only helper entries) when helper files stay.
   const keep = options.checksums ? [] : entries.filter((e) => e.op === "helpers")
