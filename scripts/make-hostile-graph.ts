@@ -2,7 +2,8 @@
  * Breaks a generated legacy graph on purpose, one way per kind, for the
  * hostile-input tests: files that must be small regular files made FIFOs,
  * symlinks to `/dev/zero` or huge; corrupt metadata (a gzip bomb, one huge
- * tar-split line, JSON nested 100,000 deep); broken structure (cycles,
+ * tar-split line, JSON nested 100,000 deep, payloads not base64, a CRC
+ * mismatch, numbers out of range, entries out of order); broken structure (cycles,
  * self-parents, a 10,000-deep chain); malformed `repositories-<driver>` and
  * container configs.
  *
@@ -228,6 +229,28 @@ export const HOSTILE_KINDS: Record<string, (root: string, graph: GraphLayers) =>
     fs.rmSync(path.join(root, "graph", top(g), "tar-data.json.gz"))
     return top(g)
   },
+  "tar-split-payload-not-base64": (root, g) =>
+    editTarSplit(root, top(g), (entries) => {
+      const segment = entries.find((entry) => entry.type === 2)!
+      segment.payload = "not*base64!"
+    }),
+  "tar-split-crc-mismatch": (root, g) =>
+    editTarSplit(root, top(g), (entries) => {
+      const file = firstFileEntry(entries)
+      file.payload = Buffer.from(Buffer.from(String(file.payload), "base64").map((byte) => byte ^ 0xff)).toString("base64")
+    }),
+  "tar-split-size-out-of-range": (root, g) => editTarSplit(root, top(g), (entries) => void (firstFileEntry(entries).size = 1e30)),
+  "tar-split-entries-out-of-order": (root, g) =>
+    editTarSplit(root, top(g), (entries) => {
+      const i = entries.indexOf(firstFileEntry(entries))
+      ;[entries[i - 1], entries[i]] = [entries[i]!, entries[i - 1]!]
+    }),
+  "json-number-out-of-range": (root, g) => {
+    const file = path.join(root, "graph", top(g), "json")
+    const config = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>
+    fs.writeFileSync(file, JSON.stringify({ ...config, Size: 0 }).replace(/"Size":0/, '"Size":1e400'))
+    return top(g)
+  },
   "container-not-json": (root, g) => addContainer(root, top(g), "{\"Image\": ").id,
   "container-image-number": (root, g) => addContainer(root, top(g), `{"ID":"x","Image":42}`).id,
 }
@@ -239,15 +262,28 @@ const top = (g: GraphLayers) => g.layers[g.layers.length - 1]!.id
  * `rename` returns (given the old name and the layer directory, where it may
  * lay a trap); the layer's files stay as they were.
  */
-const rewriteFirstFile = (root: string, id: string, rename: (name: string, layer: string) => string, driver = "vfs") => {
+const rewriteFirstFile = (root: string, id: string, rename: (name: string, layer: string) => string, driver = "vfs") =>
+  editTarSplit(root, id, (entries) => {
+    const entry = firstFileEntry(entries)
+    entry.name = rename(String(entry.name), path.join(root, layerDirOf(driver, id)))
+  })
+
+type TarSplitEntry = Record<string, unknown>
+
+/** The first file entry with content (type 1, size > 0). */
+const firstFileEntry = (entries: ReadonlyArray<TarSplitEntry>): TarSplitEntry => {
+  const entry = entries.find((e) => e.type === 1 && typeof e.size === "number" && e.size > 0)
+  if (entry === undefined) throw new Error("no non-empty file entry in the tar-split")
+  return entry
+}
+
+/** Rewrites a layer's `tar-data.json.gz` after `edit` changed its entries (one JSON object a line). */
+const editTarSplit = (root: string, id: string, edit: (entries: Array<TarSplitEntry>) => void) => {
   const file = path.join(root, "graph", id, "tar-data.json.gz")
-  const lines = new TextDecoder().decode(gunzipSync(fs.readFileSync(file))).split("\n")
-  const index = lines.findIndex((line) => line.includes(`"type":1`) && /"size":[1-9]/.test(line))
-  if (index < 0) throw new Error(`${file}: no non-empty file entry`)
-  const entry = JSON.parse(lines[index]!) as { name: string }
-  entry.name = rename(entry.name, path.join(root, layerDirOf(driver, id)))
-  lines[index] = JSON.stringify(entry)
-  fs.writeFileSync(file, gzipSync(lines.join("\n")))
+  const lines = new TextDecoder().decode(gunzipSync(fs.readFileSync(file))).split("\n").filter((line) => line !== "")
+  const entries = lines.map((line) => JSON.parse(line) as TarSplitEntry)
+  edit(entries)
+  fs.writeFileSync(file, gzipSync(entries.map((entry) => JSON.stringify(entry)).join("\n") + "\n"))
   return id
 }
 

@@ -55,7 +55,7 @@ const runWatched = (args: ReadonlyArray<string>, seconds = 120): Promise<Run> =>
   })
 
 /** Exit codes allowed per command (0 done, 1 some items failed or the run stopped, 2 unusable root), and how the broken item shows. */
-const CASES: Record<string, { readonly checksums: number; readonly migrate: number; readonly names?: RegExp }> = {
+const CASES: Record<string, { readonly checksums: number; readonly migrate: number; readonly overlay2?: number; readonly names?: RegExp }> = {
   "fifo-json": { checksums: 1, migrate: 1, names: /json: is a FIFO/ },
   "fifo-parent": { checksums: 1, migrate: 1, names: /parent: is a FIFO/ },
   "fifo-tar-data": { checksums: 0, migrate: 0, names: /tar-data\.json\.gz: is a FIFO/ },
@@ -93,6 +93,12 @@ const CASES: Record<string, { readonly checksums: number; readonly migrate: numb
   "fifo-as-layer-file": { checksums: 0, migrate: 0, names: /not a regular file/ },
   "device-as-layer-file": { checksums: 0, migrate: 0, names: /not a regular file/ },
   "odd-names-fallback": { checksums: 0, migrate: 0 },
+  "tar-split-payload-not-base64": { checksums: 0, migrate: 0, names: /illegal base64 data in field payload\. Attempting fallback/ },
+  "tar-split-crc-mismatch": { checksums: 0, migrate: 0, names: /file integrity checksum failed for .*Attempting fallback/ },
+  "tar-split-size-out-of-range": { checksums: 0, migrate: 0, names: /cannot unmarshal number 1e\+30 into field size .*Attempting fallback/ },
+  // Assembled in the order given, as Go's tar-split did: hashed as Docker hashed it, but not a tar overlay2 can unpack.
+  "tar-split-entries-out-of-order": { checksums: 0, migrate: 0, overlay2: 1, names: /\.migration-tardata: tar header checksum mismatch/ },
+  "json-number-out-of-range": { checksums: 0, migrate: 1, names: /cannot unmarshal number into Go value of type int64 \(field Size\)/ },
   "container-not-json": { checksums: 0, migrate: 0, names: /migrate container error/ },
   "container-image-number": { checksums: 0, migrate: 0, names: /Image is not a string/ },
 }
@@ -136,14 +142,15 @@ for (const [kind, expected] of Object.entries(CASES)) {
       assert.ok(run.peakRssBytes <= GiB, `${label}: peak RSS ${run.peakRssBytes} bytes`)
       outputs.push(run.stdout, run.stderr)
     }
-    if (expected.names !== undefined) assert.match(outputs.join("\n"), expected.names)
     // The store migrate left is checked, converted to overlay2 elsewhere, then rolled back: each reports in JSON.
     const verified = await checked(`${kind} verify`, ["verify", "--graph", root, "--json"])
     assert.ok(verified.code === 0 || verified.code === 1 || verified.code === 2, `${kind} verify: exit ${verified.code}\n${verified.stderr.slice(-2000)}`)
     const target = path.join(path.dirname(root), "overlay2-target")
     fs.mkdirSync(target)
     const converted = await checked(`${kind} migrate --target-driver overlay2`, ["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", target, "--json"])
-    assert.equal(converted.code, expected.migrate, `${kind} migrate --target-driver overlay2: exit ${converted.code}\n${converted.stderr.slice(-2000)}`)
+    outputs.push(converted.stdout)
+    assert.equal(converted.code, expected.overlay2 ?? expected.migrate, `${kind} migrate --target-driver overlay2: exit ${converted.code}\n${converted.stderr.slice(-2000)}`)
+    if (expected.names !== undefined) assert.match(outputs.join("\n"), expected.names)
     const rolledBack = await checked(`${kind} rollback`, ["rollback", "--graph", root, "--checksums", "--json"])
     assert.equal(rolledBack.code, 0, `${kind} rollback: exit ${rolledBack.code}\n${rolledBack.stderr.slice(-2000)}`)
     assert.deepEqual(changedPaths(rootBefore, snapshot(root)), [], "rollback --checksums left the root changed")
