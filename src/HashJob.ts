@@ -20,6 +20,11 @@ export interface TarOutput {
   readonly position: number
 }
 
+/** Where a job unpacks the tar it hashes (the overlay2 target): an empty directory, as overlay2's `ApplyDiff` fills `diff/`. */
+export interface UnpackOutput {
+  readonly unpackInto: string
+}
+
 /** Hash one layer through its tar-split metadata. */
 export interface HashRequest {
   readonly kind: "hash"
@@ -27,7 +32,9 @@ export interface HashRequest {
   readonly tarDataPath: string
   /** The directory holding the layer's files (a driver's read-only view). */
   readonly root: string
-  readonly output?: TarOutput | undefined
+  readonly output?: TarOutput | UnpackOutput | undefined
+  /** No progress messages (the bytes were counted when the layer was hashed before). */
+  readonly quiet?: boolean | undefined
 }
 
 /** Regenerate one layer's tar from its files (the fallback path). */

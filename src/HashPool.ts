@@ -75,6 +75,11 @@ export class HashPool {
     return this.submit({ kind: "hash", tarDataPath, root, output })
   }
 
+  /** Hashes the layer as `hash` does, unpacking its tar into the empty directory `into` as overlay2 does (no progress: it was hashed before). */
+  unpack(tarDataPath: string, root: string, into: string): Promise<HashOutcome> {
+    return this.submit({ kind: "hash", tarDataPath, root, output: { unpackInto: into }, quiet: true })
+  }
+
   /** Regenerates the layer's tar from its files (the fallback path), writing its tar-split to `request.tarDataOut` (and the tar to `output`). */
   regenerate(request: RegenerateRequest, output?: TarOutput): Promise<HashOutcome> {
     return this.submit({ kind: "regenerate", ...request, output })

@@ -1,12 +1,17 @@
 /**
  * Entry point of a layer worker thread: reassembles and hashes the layers the
- * pool sends, one at a time, reporting progress and the result.
+ * pool sends, one at a time, reporting progress and the result; the tar may
+ * also be written into a file (`export`) or unpacked into a directory (the
+ * overlay2 target).
  *
  * @module
  */
 import { CrcLaneProducer } from "./CrcLane.ts"
 import { makeCrc64Engine } from "./Crc64Wasm.ts"
-import type { FromWorker, JobFailureReason, RegenerateJob, ToWorker } from "./HashJob.ts"
+import type { FromWorker, HashRequest, JobFailureReason, RegenerateJob, ToWorker, UnpackOutput } from "./HashJob.ts"
+import { overlayDiffApplier } from "./overlay2/OverlayDiffApplier.ts"
+import { TarStreamReader } from "./overlay2/TarStreamReader.ts"
+import { Buffer } from "node:buffer"
 import { LayerRoot } from "./LayerPath.ts"
 import { regenerateLayer } from "./RegenerateLayer.ts"
 import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
@@ -33,9 +38,7 @@ self.onmessage = (event) => {
     idleWorkers = new Int32Array(message.idleWorkers)
     return
   }
-  queue = queue.then(() =>
-    message.kind === "hash" ? hash(message.job, message.tarDataPath, message.root, message.output) : regenerate(message)
-  )
+  queue = queue.then(() => (message.kind === "hash" ? hash(message) : regenerate(message)))
 }
 
 /** Bytes written between two background flushes of the output. */
@@ -51,8 +54,9 @@ const GATHER = 1 << 20
  * `fsync` overlaps with the hashing instead of following it. `finish` writes
  * what is gathered: the tar is all written once it returns.
  */
-const openOutput = (output: TarOutput | undefined) => {
+const openOutput = (output: TarOutput | UnpackOutput | undefined) => {
   if (output === undefined) return undefined
+  if ("unpackInto" in output) return openUnpack(output.unpackInto)
   const fd = fs.openSync(output.file, "r+")
   const gathered = new Uint8Array(GATHER)
   let pending = 0
@@ -97,6 +101,34 @@ const openOutput = (output: TarOutput | undefined) => {
   return sink
 }
 
+/** Unpacks the tar into `dir` as it comes (the overlay2 target); the first error is kept, and the job fails with it. */
+const openUnpack = (dir: string) => {
+  const applier = overlayDiffApplier(new Uint8Array(Buffer.from(dir)))
+  const reader = new TarStreamReader(applier)
+  const failing = <A>(action: () => A): A => {
+    try {
+      return action()
+    } catch (error) {
+      sink.error ??= `unpacking into ${dir}: ${errorMessage(error)}`
+      throw error
+    }
+  }
+  const sink = {
+    error: undefined as string | undefined,
+    write: (bytes: Uint8Array) => failing(() => reader.push(bytes)),
+    finish: () =>
+      failing(() => {
+        reader.close()
+        applier.finish()
+      }),
+    close: () => {
+      if (sink.error !== undefined) applier.abort()
+      return Promise.resolve()
+    },
+  }
+  return sink
+}
+
 const fail = (job: number, reason: JobFailureReason, detail: string) => self.postMessage({ kind: "failed", job, reason, detail })
 
 const regenerate = async (request: RegenerateJob): Promise<void> => {
@@ -115,12 +147,14 @@ const regenerate = async (request: RegenerateJob): Promise<void> => {
   }
 }
 
-const hash = async (job: number, tarDataPath: string, root: string, target: TarOutput | undefined): Promise<void> => {
+const hash = async (request: HashRequest): Promise<void> => {
+  const { job, tarDataPath, root, output: target } = request
   let output: ReturnType<typeof openOutput>
   try {
     output = openOutput(target)
   } catch (error) {
-    return fail(job, "OutputFailed", `opening ${target?.file}: ${errorMessage(error)}`)
+    const where = target === undefined ? "" : "unpackInto" in target ? target.unpackInto : target.file
+    return fail(job, "OutputFailed", `opening ${where}: ${errorMessage(error)}`)
   }
   try {
     const result = await assembleLayer({
@@ -131,7 +165,7 @@ const hash = async (job: number, tarDataPath: string, root: string, target: TarO
       lane,
       // Another core has nothing to do: hand big files' CRC to the lane thread.
       offloadNow: () => idleWorkers !== undefined && Atomics.load(idleWorkers, 0) > 0,
-      onProgress: (bytes) => self.postMessage({ kind: "progress", job, bytes }),
+      onProgress: request.quiet === true ? undefined : (bytes) => self.postMessage({ kind: "progress", job, bytes }),
     })
     output?.finish()
     self.postMessage({ kind: "hashed", job, sha256: result.sha256, size: result.size, tarBytes: result.tarBytes })

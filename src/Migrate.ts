@@ -198,7 +198,15 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     const services = yield* Effect.context<StorageDriver>()
     const runWithDriver = <A, E>(effect: Effect.Effect<A, E, StorageDriver>) => Effect.runPromiseWith(services)(effect)
     const makeData = target === undefined ? undefined : (layer: TargetLayer) => runWithDriver(target.makeLayer(layer))
-    const { reports: images, writeFailures: imageWriteFailures } = yield* run("images", () => migrateImages(root, storeRoot, mappings, makeData))
+    if (target?.makeAhead !== undefined) {
+      // The layers of the images still to do, made in parallel while the images are written one by one.
+      yield* target.makeAhead(checksumReport.layers.flatMap((layer) =>
+        layer.status === "done" && !mappings.has(layer.id) ? [{ graphId: layer.id, diffId: layer.diffId as DiffID }] : []
+      ))
+    }
+    const migrated = yield* Effect.exit(run("images", () => migrateImages(root, storeRoot, mappings, makeData)))
+    if (target?.dropAhead !== undefined) yield* target.dropAhead()
+    const { reports: images, writeFailures: imageWriteFailures } = yield* migrated
     // A layer whose helper files could not be written fails its images too, and a re-run will do them.
     const writeFailures = imageWriteFailures +
       checksumReport.layers.filter((layer) => layer.status === "failed" && layer.writeError === true).length

@@ -26,8 +26,11 @@ export interface RegenerateRequest {
   /** The parent's root, for a child of a snapshot driver. */
   readonly parentRoot: string | undefined
   readonly layerFiles: LayerFiles
-  /** Where the gzip of the tar-split metadata goes (created with mode 0666 less the umask, as Docker's `os.Create`). */
-  readonly tarDataOut: string
+  /**
+   * Where the gzip of the tar-split metadata goes (created with mode 0666 less the umask, as Docker's
+   * `os.Create`); none when only the tar is wanted (the overlay2 target unpacks it).
+   */
+  readonly tarDataOut: string | undefined
   /** The whiteouts' mtime; Docker used the current time (the default). Fixed only to compare two regenerations. */
   readonly whiteoutTimeNs?: bigint | undefined
 }
@@ -51,14 +54,14 @@ export const regenerateLayer = (
   onProgress: (bytes: number) => void,
   onBytes?: TarBytesSink,
 ): Regenerated => {
-  const fd = fs.openSync(request.tarDataOut, "w", 0o666)
+  const fd = request.tarDataOut === undefined ? undefined : fs.openSync(request.tarDataOut, "w", 0o666)
   try {
     let lines: Array<string> = []
     let pending = 0
     let reported = 0
     const flush = () => {
       if (lines.length === 0) return
-      fs.writeSync(fd, gzipSync(lines.join("")))
+      if (fd !== undefined) fs.writeSync(fd, gzipSync(lines.join("")))
       lines = []
       pending = 0
     }
@@ -95,6 +98,6 @@ export const regenerateLayer = (
     onProgress(recorder.bytes - reported)
     return { sha256, size: recorder.size, tarBytes: recorder.bytes }
   } finally {
-    fs.closeSync(fd)
+    if (fd !== undefined) fs.closeSync(fd)
   }
 }

@@ -46,6 +46,13 @@ export interface TargetDriver {
   readonly root: string
   /** Before anything is written: removes what a killed run left half-made; `inUse` are the IDs the store names. */
   readonly prepare: (inUse: ReadonlySet<string>) => Promise<void>
+  /**
+   * Optional: starts making the data of these layers (their helper files written) in the background,
+   * in parallel; `makeLayer` then takes what is ready. `dropAhead` waits for that work to end and
+   * removes what no `makeLayer` took.
+   */
+  readonly makeAhead?: ((layers: ReadonlyArray<{ readonly graphId: GraphId; readonly diffId: DiffID }>) => Effect.Effect<void, never, StorageDriver>) | undefined
+  readonly dropAhead?: (() => Effect.Effect<void>) | undefined
   /** Makes the layer's data; its cache ID. */
   readonly makeLayer: (layer: TargetLayer) => Effect.Effect<string, TargetLayerError, StorageDriver>
   /** Makes a container's layers; their mount ID and init ID. Without it containers get no mount. */

@@ -695,7 +695,7 @@ export const runMigrate = (
       const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
       yield* checkSpace(targetRoot, yield* neededBytes(config.root, new Set(done.keys())))
       if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force, journalRoot: config.root })
-      target = overlay2Target({ root: config.root, targetRoot })
+      target = overlay2Target({ root: config.root, targetRoot, pool: options.pool })
     }
     const report = yield* migrate({ ...options, driverName, target }).pipe(Effect.provide(driver))
     progress.stop()

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import * as fs from "node:fs"
 import { Effect } from "effect"
 import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
 import { type DiffID, diffIdFromHex, type GraphId } from "../Ids.ts"
@@ -40,7 +39,6 @@ export const streamLayerTar = (
   id: GraphId,
   parent: string,
   openSink: () => LayerSink,
-  scratch: string,
   /** Keep a tar that does not hash to the diffID the helper files declare (Docker trusted them), calling this. */
   onDeclaredMismatch?: ((declared: DiffID, actual: DiffID) => void) | undefined,
 ): Effect.Effect<StreamedLayerTar, LayerTarError, StorageDriver> =>
@@ -97,7 +95,7 @@ export const streamLayerTar = (
       const regenerated = yield* Effect.try({
         try: () => {
           const result = regenerateLayer(
-            { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: `${scratch}/${id}.tar-split.gz` },
+            { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: undefined },
             crc,
             () => {},
             opened.write,
@@ -107,7 +105,6 @@ export const streamLayerTar = (
         },
         catch: (error) => failed(`regenerating its tar failed: ${errorMessage(error)}`),
       }).pipe(Effect.tapError(() => discard))
-      fs.rmSync(`${scratch}/${id}.tar-split.gz`, { force: true })
       return { diffId: diffIdFromHex(regenerated.sha256), tarBytes: regenerated.tarBytes, path: "fallback" } satisfies StreamedLayerTar
     }))
   })

@@ -8,14 +8,16 @@
  */
 import { Buffer } from "node:buffer"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import type { HashPool } from "../HashPool.ts"
+import { type DiffID, diffIdFromHex, type GraphId } from "../Ids.ts"
+import { graphPaths } from "../LegacyGraph.ts"
+import { TEMPORARY_PREFIX } from "../StoreFiles.ts"
 import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
 import { regenerateLayer } from "../RegenerateLayer.ts"
 import { StorageDriver } from "../StorageDriver.ts"
 import { type LayerSink, streamLayerTar } from "../export/LayerTarStream.ts"
-import type { GraphId } from "../Ids.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
 import { type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
 import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
@@ -62,13 +64,12 @@ export const unpackGraphLayer = (
   Effect.gen(function* () {
     const failed = (detail: string) => new TargetLayerError({ layer: layer.graphId, detail })
     let mismatch: { declared: string; actual: string } | undefined
-    const scratch = yield* Effect.try({ try: () => fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-overlay2-")), catch: (e) => failed(errorMessage(e)) })
     const streamed = yield* Effect.mapError(
-      streamLayerTar(graphRoot, layer.graphId, layer.graphParent, () => applyingSink(diff, onBytes), scratch, (declared, actual) => {
+      streamLayerTar(graphRoot, layer.graphId, layer.graphParent, () => applyingSink(diff, onBytes), (declared, actual) => {
         mismatch = { declared, actual }
       }),
       (error) => failed(error.detail),
-    ).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true }))))
+    )
     if (mismatch !== undefined) {
       // Docker 1.10 trusted the helper files, and so does the store migrate writes: the data is kept as it is.
       yield* Effect.logWarning(
@@ -82,18 +83,85 @@ export const unpackGraphLayer = (
     return streamed
   })
 
+/** A layer's `diff/` unpacked ahead by a pool worker, under a temporary name in `overlay2/`. */
+interface UnpackedAhead {
+  readonly dir: string
+  readonly diffId: string
+}
+
 /** The overlay2 target driver writing into `<targetRoot>/overlay2`; `root` is the graph's Docker root (the journal's). */
 export const overlay2Target = (options: {
   readonly root: string
   readonly targetRoot: string
   readonly onBytes?: ((bytes: number) => void) | undefined
+  /** The layer workers: with them, layers whose helper files exist are unpacked ahead, in parallel. */
+  readonly pool?: HashPool | undefined
 }): TargetDriver => {
   const home = path.join(options.targetRoot, OVERLAY2)
   const onBytes = options.onBytes ?? (() => {})
+  const ahead = new Map<string, Promise<UnpackedAhead | undefined>>()
+  let aheadFiber: Fiber.Fiber<void> | undefined
+
+  /** Unpacks one layer's tar (rebuilt from its helper files) in a worker; `undefined` when that did not give its diffID. */
+  const unpackAhead = (pool: HashPool, layer: { readonly graphId: GraphId; readonly diffId: DiffID }) =>
+    Effect.scoped(Effect.gen(function* () {
+      const driver = yield* StorageDriver
+      const view = yield* driver.view(layer.graphId)
+      const dir = path.join(home, `${TEMPORARY_PREFIX}ahead-${layer.graphId}`)
+      yield* Effect.sync(() => {
+        fs.rmSync(dir, { recursive: true, force: true })
+        fs.mkdirSync(dir, { mode: 0o755 })
+        fs.chmodSync(dir, 0o755)
+      })
+      const outcome = yield* Effect.promise(() => pool.unpack(graphPaths(options.root, layer.graphId).migrationTarData, view.root, dir))
+      if (outcome.ok && diffIdFromHex(outcome.sha256) === layer.diffId) return { dir, diffId: layer.diffId } satisfies UnpackedAhead
+      // The layer is made in this thread instead, which says why it fails or warns of a lying helper file.
+      fs.rmSync(dir, { recursive: true, force: true })
+      return undefined
+    })).pipe(Effect.orElseSucceed(() => undefined))
+
+  const makeAhead = (layers: ReadonlyArray<{ readonly graphId: GraphId; readonly diffId: DiffID }>) =>
+    Effect.gen(function* () {
+      const pool = options.pool
+      if (pool === undefined || layers.length === 0) return
+      yield* Effect.sync(() => openOverlay2Home(options.root, home))
+      const jobs = layers.map((layer) => ({ layer, ...Promise.withResolvers<UnpackedAhead | undefined>() }))
+      for (const job of jobs) ahead.set(job.layer.graphId, job.promise)
+      aheadFiber = yield* Effect.forkChild(Effect.forEach(
+        jobs,
+        (job) => unpackAhead(pool, job.layer).pipe(Effect.tap((made) => Effect.sync(() => job.resolve(made)))),
+        { concurrency: pool.size, discard: true },
+      ).pipe(Effect.ensuring(Effect.sync(() => jobs.forEach((job) => job.resolve(undefined))))))
+    })
+
+  const dropAhead = () =>
+    Effect.gen(function* () {
+      if (aheadFiber !== undefined) yield* Fiber.await(aheadFiber)
+      const left = [...ahead.values()]
+      ahead.clear()
+      for (const made of yield* Effect.promise(() => Promise.all(left))) {
+        if (made !== undefined) fs.rmSync(made.dir, { recursive: true, force: true })
+      }
+    })
+
+  /** Takes layer `graphId`'s `diff/` unpacked ahead, if it was and hashed to `diffId`. */
+  const takeAhead = (layer: TargetLayer) =>
+    Effect.gen(function* () {
+      const pending = ahead.get(layer.graphId)
+      if (pending === undefined) return undefined
+      ahead.delete(layer.graphId)
+      const made = yield* Effect.promise(() => pending)
+      if (made === undefined) return undefined
+      if (made.diffId === layer.diffId) return made
+      fs.rmSync(made.dir, { recursive: true, force: true })
+      return undefined
+    })
+
   const makeLayer = (layer: TargetLayer) =>
     Effect.gen(function* () {
       const failed = (detail: string) => new TargetLayerError({ layer: layer.graphId, detail })
       const cacheId = newLayerId()
+      const unpacked = yield* takeAhead(layer)
       const made: LayerUnderConstruction = yield* Effect.try({
         try: () => {
           openOverlay2Home(options.root, home)
@@ -101,9 +169,19 @@ export const overlay2Target = (options: {
         },
         catch: (error) => failed(errorMessage(error)),
       })
-      yield* unpackGraphLayer(options.root, layer, made.diff, onBytes).pipe(
-        Effect.tapError(() => Effect.sync(() => abandonLayer(made))),
-      )
+      if (unpacked !== undefined) {
+        yield* Effect.try({
+          try: () => {
+            fs.rmdirSync(made.diff)
+            fs.renameSync(unpacked.dir, made.diff)
+          },
+          catch: (error) => failed(errorMessage(error)),
+        }).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
+      } else {
+        yield* unpackGraphLayer(options.root, layer, made.diff, onBytes).pipe(
+          Effect.tapError(() => Effect.sync(() => abandonLayer(made))),
+        )
+      }
       yield* Effect.try({
         try: () => commitLayer(options.root, home, made, layer.parentCacheId),
         catch: (error) => failed(errorMessage(error)),
@@ -141,13 +219,12 @@ export const overlay2Target = (options: {
         const parentRoot = driver.layerFiles !== "snapshot" || graphParent === ""
           ? undefined
           : (yield* Effect.mapError(driver.view(graphParent as GraphId), (error) => failed(error.message))).root
-        const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-overlay2-"))
         yield* Effect.try({
           try: () => {
             const sink = applyingSink(made.diff, onBytes)
             engine ??= makeCrc64Engine()
             regenerateLayer(
-              { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: path.join(scratch, "tar-split.gz") },
+              { root: view.root, parentRoot, layerFiles: driver.layerFiles, tarDataOut: undefined },
               engine,
               () => {},
               sink.write,
@@ -155,7 +232,7 @@ export const overlay2Target = (options: {
             sink.close()
           },
           catch: (error) => failed(`its changes cannot be read: ${errorMessage(error)}`),
-        }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(scratch, { recursive: true, force: true }))))
+        })
       })).pipe(Effect.tapError(() => Effect.sync(() => abandonLayer(made))))
       yield* Effect.try({
         try: () => commitLayer(options.root, home, made, parentCacheId),
@@ -182,6 +259,8 @@ export const overlay2Target = (options: {
     name: OVERLAY2,
     root: options.targetRoot,
     prepare: (inUse) => sweepOverlay2(options.root, home, inUse),
+    makeAhead,
+    dropAhead,
     makeLayer,
     makeMount,
   }
