@@ -14,6 +14,7 @@ import { readSmallFileSync, readSmallText, SMALL_FILE_LIMIT, SmallFileError } fr
 import { isWriteError } from "./platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
 import type { HashPool } from "./HashPool.ts"
+import type { AheadSlot } from "./TargetDriver.ts"
 import * as path from "node:path"
 import { clearTemporaries, HelperFileError, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
 import { diffIdFromHex, type GraphId } from "./Ids.ts"
@@ -80,6 +81,8 @@ export interface ChecksumsOptions {
    * outside the root and is removed.
    */
   readonly dryRun?: { readonly scratch: string } | undefined
+  /** A directory to unpack a layer's tar into while it is hashed through tar-split (`migrate --target-driver`). */
+  readonly aheadSlot?: ((id: GraphId) => AheadSlot | undefined) | undefined
 }
 
 /** Runs the pass over every layer under `options.root`. */
@@ -121,6 +124,7 @@ export const checksums = (
 /** One layer, never failing: every problem becomes a failed report. */
 const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<LayerReport, never, StorageDriver> => {
   const paths = graphPaths(options.root, id)
+  let slot: AheadSlot | undefined
   const work = Effect.gen(function* () {
     const existing = readExisting(paths)
     if (existing !== undefined) {
@@ -136,8 +140,10 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     const parent = yield* readParent(options.root, id) // Docker read it first: a bad JSON fails the layer.
     if (options.dryRun === undefined) yield* clearTemporaries(id, paths)
     const driver = yield* StorageDriver
+    if (options.dryRun === undefined) slot = options.aheadSlot?.(id)
+    const into = slot === undefined ? undefined : { unpackInto: slot.dir }
     const outcome = yield* Effect.scoped(
-      Effect.flatMap(driver.view(id), (view) => Effect.promise(() => options.pool.hash(paths.tarData, view.root))),
+      Effect.flatMap(driver.view(id), (view) => Effect.promise(() => options.pool.hash(paths.tarData, view.root, into))),
     )
     if (outcome.ok) {
       const diffId = diffIdFromHex(outcome.sha256)
@@ -145,6 +151,7 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
         yield* journalHelpers(options.root, id)
         yield* writeHelperFiles(id, paths, { diffId, size: outcome.size, tarData: { kind: "link", from: paths.tarData } })
       }
+      slot?.done(diffId)
       yield* Effect.logInfo(`calculated checksum for layer ${id}: ${diffId}`)
       return { id, status: "done", path: "tarsplit", diffId, size: outcome.size } satisfies LayerReport
     }
@@ -168,6 +175,7 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
     } satisfies LayerReport
   })
   return work.pipe(
+    Effect.ensuring(Effect.sync(() => slot?.done(undefined))),
     Effect.catch((error) =>
       Effect.as(
         Effect.logError(error.message),
@@ -191,7 +199,6 @@ const checksumLayer = (options: ChecksumsOptions, id: GraphId): Effect.Effect<La
 const regenerate = (options: ChecksumsOptions, id: GraphId, parent: string, tarSplit: string) =>
   Effect.gen(function* () {
     const driver = yield* StorageDriver
-    const paths = graphPaths(options.root, id)
     const failed = (reason: FallbackError["reason"], detail: string) =>
       new FallbackError({ layer: id, reason, detail, tarSplit })
     const result = yield* Effect.scoped(Effect.gen(function* () {

@@ -5,7 +5,7 @@
  * @module
  */
 import { makeLaneMemory, stopLane } from "./CrcLane.ts"
-import type { FromWorker, JobFailureReason, TarOutput, ToWorker } from "./HashJob.ts"
+import type { FromWorker, JobFailureReason, TarOutput, ToWorker, UnpackOutput } from "./HashJob.ts"
 import type { RegenerateRequest } from "./RegenerateLayer.ts"
 
 /** What hashing one layer gave. */
@@ -71,7 +71,7 @@ export class HashPool {
   }
 
   /** Hashes the layer whose metadata is `tarDataPath` over the files under `root` (and writes its tar to `output`). */
-  hash(tarDataPath: string, root: string, output?: TarOutput): Promise<HashOutcome> {
+  hash(tarDataPath: string, root: string, output?: TarOutput | UnpackOutput): Promise<HashOutcome> {
     return this.submit({ kind: "hash", tarDataPath, root, output })
   }
 

@@ -189,7 +189,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     if (target !== undefined) yield* run(`${target.name} temporary files`, async () => target.prepare(await driverIdsInUse(storeRoot)))
     const mappings = yield* run(markers.images, () => readMappings(root, markers.images))
     const checksumReport = yield* Effect.mapError(
-      checksums({ ...options, skip: new Set(mappings.keys()) }),
+      checksums({ ...options, skip: new Set(mappings.keys()), aheadSlot: target?.aheadSlot }),
       (error) => new MigrateError({ step: "checksums", detail: error.message }),
     )
 

@@ -40,6 +40,13 @@ export interface TargetMount {
   readonly initGraphId: GraphId | undefined
 }
 
+/** A directory a layer's tar may be unpacked into while `checksums` hashes it; `done` says what it holds (first call wins). */
+export interface AheadSlot {
+  readonly dir: string
+  /** The layer's diffID once its helper files are written, or `undefined`: nothing usable is there. */
+  readonly done: (diffId: DiffID | undefined) => void
+}
+
 export interface TargetDriver {
   readonly name: string
   /** The Docker root the target's files go into. */
@@ -53,6 +60,8 @@ export interface TargetDriver {
    */
   readonly makeAhead?: ((layers: ReadonlyArray<{ readonly graphId: GraphId; readonly diffId: DiffID }>) => Effect.Effect<void, never, StorageDriver>) | undefined
   readonly dropAhead?: (() => Effect.Effect<void>) | undefined
+  /** Optional: a directory for layer `id`'s tar while `checksums` hashes it (see `AheadSlot`); `makeAhead` then skips it. */
+  readonly aheadSlot?: ((id: GraphId) => AheadSlot | undefined) | undefined
   /** Makes the layer's data; its cache ID. */
   readonly makeLayer: (layer: TargetLayer) => Effect.Effect<string, TargetLayerError, StorageDriver>
   /** Makes a container's layers; their mount ID and init ID. Without it containers get no mount. */

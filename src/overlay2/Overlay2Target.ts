@@ -19,7 +19,7 @@ import { regenerateLayer } from "../RegenerateLayer.ts"
 import { StorageDriver } from "../StorageDriver.ts"
 import { type LayerSink, streamLayerTar } from "../export/LayerTarStream.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
+import { type AheadSlot, type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
 import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
 import { copyOverlayUpper } from "./CopyOverlayUpper.ts"
 import { overlayDiffApplier } from "./OverlayDiffApplier.ts"
@@ -107,12 +107,7 @@ export const overlay2Target = (options: {
     Effect.scoped(Effect.gen(function* () {
       const driver = yield* StorageDriver
       const view = yield* driver.view(layer.graphId)
-      const dir = path.join(home, `${TEMPORARY_PREFIX}ahead-${layer.graphId}`)
-      yield* Effect.sync(() => {
-        fs.rmSync(dir, { recursive: true, force: true })
-        fs.mkdirSync(dir, { mode: 0o755 })
-        fs.chmodSync(dir, 0o755)
-      })
+      const dir = yield* Effect.try(() => aheadDir(layer.graphId))
       const outcome = yield* Effect.promise(() => pool.unpack(graphPaths(options.root, layer.graphId).migrationTarData, view.root, dir))
       if (outcome.ok && diffIdFromHex(outcome.sha256) === layer.diffId) return { dir, diffId: layer.diffId } satisfies UnpackedAhead
       // The layer is made in this thread instead, which says why it fails or warns of a lying helper file.
@@ -120,12 +115,45 @@ export const overlay2Target = (options: {
       return undefined
     })).pipe(Effect.orElseSucceed(() => undefined))
 
+  const aheadDir = (id: GraphId) => {
+    openOverlay2Home(options.root, home)
+    const dir = path.join(home, `${TEMPORARY_PREFIX}ahead-${id}`)
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.mkdirSync(dir, { mode: 0o755 })
+    fs.chmodSync(dir, 0o755)
+    return dir
+  }
+
+  /** `checksums` unpacks layer `id` into this directory while it hashes it (helper files being written then). */
+  const aheadSlot = (id: GraphId): AheadSlot | undefined => {
+    if (ahead.has(id)) return undefined
+    let dir: string
+    try {
+      dir = aheadDir(id)
+    } catch {
+      return undefined // made in this thread later, which names the cause
+    }
+    const { promise, resolve } = Promise.withResolvers<UnpackedAhead | undefined>()
+    ahead.set(id, promise)
+    let settled = false
+    return {
+      dir,
+      done: (diffId) => {
+        if (settled) return
+        settled = true
+        if (diffId === undefined) fs.rmSync(dir, { recursive: true, force: true })
+        resolve(diffId === undefined ? undefined : { dir, diffId })
+      },
+    }
+  }
+
   const makeAhead = (layers: ReadonlyArray<{ readonly graphId: GraphId; readonly diffId: DiffID }>) =>
     Effect.gen(function* () {
       const pool = options.pool
-      if (pool === undefined || layers.length === 0) return
-      yield* Effect.sync(() => openOverlay2Home(options.root, home))
-      const jobs = layers.map((layer) => ({ layer, ...Promise.withResolvers<UnpackedAhead | undefined>() }))
+      // Those unpacked while `checksums` hashed them are there already.
+      const todo = layers.filter((layer) => !ahead.has(layer.graphId))
+      if (pool === undefined || todo.length === 0) return
+      const jobs = todo.map((layer) => ({ layer, ...Promise.withResolvers<UnpackedAhead | undefined>() }))
       for (const job of jobs) ahead.set(job.layer.graphId, job.promise)
       aheadFiber = yield* Effect.forkChild(Effect.forEach(
         jobs,
@@ -259,6 +287,7 @@ export const overlay2Target = (options: {
     name: OVERLAY2,
     root: options.targetRoot,
     prepare: (inUse) => sweepOverlay2(options.root, home, inUse),
+    aheadSlot,
     makeAhead,
     dropAhead,
     makeLayer,

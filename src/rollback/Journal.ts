@@ -66,7 +66,7 @@ export const readJournal = async (root: string): Promise<Array<JournalEntry>> =>
     if (line === "") continue
     try {
       entries.push(JSON.parse(line) as JournalEntry)
-    } catch (error) {
+    } catch {
       if (index === lines.length - 1) break // torn by a crash while appending
       throw new Error(`${path.join(root, JOURNAL)}: line ${index + 1} is not JSON`)
     }
