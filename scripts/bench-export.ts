@@ -18,6 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
+import { timedRun } from "./timed-run.ts"
 
 const { values } = parseArgs({ options: { cli: { type: "string" }, rounds: { type: "string", default: "3" } } })
 const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
@@ -44,20 +45,7 @@ const removeHelpers = () => {
   }
 }
 
-/** Runs the CLI under GNU time: seconds and peak RSS (MB). */
-const measure = (args: Array<string>) => {
-  const report = path.join(os.tmpdir(), `cas-migrator-bench-time-${process.pid}`)
-  const started = performance.now()
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", "-o", report, ...cli, ...args], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" })
-  const seconds = (performance.now() - started) / 1000
-  if (run.status !== 0) {
-    process.stderr.write(`${args[0]} failed (exit ${run.status}): ${run.stderr.slice(-500)}\n`)
-    process.exit(1)
-  }
-  const rssMb = Number(fs.readFileSync(report, "utf8").trim().split("\n").pop()) / 1024
-  fs.rmSync(report, { force: true })
-  return { seconds, rssMb }
-}
+const measure = (args: Array<string>) => timedRun(cli, args)
 
 const bytes = fs.readdirSync(path.join(graph, "graph")).reduce((sum, id) => {
   const size = path.join(graph, "graph", id, "layersize")

@@ -21,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
+import { timedRun } from "./timed-run.ts"
 
 const { values } = parseArgs({ options: { cli: { type: "string" }, rounds: { type: "string", default: "3" } } })
 const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
@@ -45,20 +46,7 @@ if (!fs.existsSync(path.join(graph, "graph"))) {
   if (made.status !== 0) process.exit(2)
 }
 
-/** Runs the CLI under GNU time: seconds and peak RSS (MB). */
-const measure = (args: Array<string>) => {
-  const report = path.join(os.tmpdir(), `cas-migrator-bench-time-${process.pid}`)
-  const started = performance.now()
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", "-o", report, ...cli, ...args], { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" })
-  const seconds = (performance.now() - started) / 1000
-  if (run.status !== 0) {
-    process.stderr.write(`${args[0]} failed (exit ${run.status}): ${run.stderr.slice(-500)}\n`)
-    process.exit(1)
-  }
-  const rssMb = Number(fs.readFileSync(report, "utf8").trim().split("\n").pop()) / 1024
-  fs.rmSync(report, { force: true })
-  return { seconds, rssMb }
-}
+const measure = (args: Array<string>) => timedRun(cli, args)
 
 /** Back to the legacy graph as built: what `checksums` and `migrate` wrote in it removed. */
 const rollback = () => {
