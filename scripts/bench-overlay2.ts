@@ -5,11 +5,8 @@
  * peak RSS. The graph (built once in $TMPDIR: vfs, 4 layers, 1 GiB of tar) is
  * only read by both but for its helper files, removed before each run.
  *
- * Each conversion goes into a freshly made, loop-mounted ext4 (`--target-root`):
- * ext4 skips inodes deleted in the last minutes when it allocates new ones,
- * so converting again where the last run was just removed measures that scan,
- * not the conversion (a real migration meets no such deletions). Needs root,
- * `mkfs.ext4` and GNU time.
+ * Each conversion goes into a freshly made, loop-mounted ext4 (`--target-root`,
+ * see fresh-ext4.ts). Needs root, `mkfs.ext4` and GNU time.
  *
  *   bun scripts/bench-overlay2.ts [--cli "dist/cas-migrator"] [--rounds 3]
  *
@@ -21,6 +18,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
+import { canMakeFreshExt4, onFreshExt4 } from "./fresh-ext4.ts"
 import { timedRun } from "./timed-run.ts"
 
 const { values } = parseArgs({ options: { cli: { type: "string" }, rounds: { type: "string", default: "3" } } })
@@ -32,9 +30,8 @@ const need = (ok: boolean, what: string) => {
   process.stderr.write(`bench-overlay2: needs ${what}\n`)
   process.exit(2)
 }
-need(process.getuid?.() === 0, "root (a loop-mounted ext4 per run)")
+need(canMakeFreshExt4(), "root and mkfs.ext4 (a loop-mounted ext4 per run)")
 need(fs.existsSync("/usr/bin/time"), "GNU time (/usr/bin/time; Debian: apt-get install time)")
-need(spawnSync("sh", ["-c", "command -v mkfs.ext4"]).status === 0, "mkfs.ext4 (Debian: e2fsprogs)")
 
 const graph = path.join(os.tmpdir(), "cas-migrator-bench-overlay2")
 if (!fs.existsSync(path.join(graph, "graph"))) {
@@ -54,22 +51,6 @@ const rollback = () => {
   if (run.status !== 0) process.exit(1)
 }
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "cas-migrator-bench-overlay2-target-"))
-const image = path.join(scratch, "fs.img")
-const mountpoint = path.join(scratch, "mnt")
-fs.mkdirSync(mountpoint)
-/** A fresh ext4 of 4 GiB mounted on `mountpoint`, for `body`. */
-const onFreshExt4 = <A>(body: () => A): A => {
-  const made = spawnSync("sh", ["-c", `truncate -s 4G "$1" && mkfs.ext4 -q -F "$1" && mount -o loop "$1" "$2"`, "sh", image, mountpoint])
-  if (made.status !== 0) process.exit(1)
-  try {
-    return body()
-  } finally {
-    spawnSync("umount", [mountpoint])
-    fs.rmSync(image, { force: true })
-  }
-}
-
 try {
   rollback()
   measure(["checksums", "--graph", graph]) // warm the page cache
@@ -83,7 +64,7 @@ try {
     spawnSync("sync")
     const checksums = measure(["checksums", "--graph", graph])
     rollback()
-    const converted = onFreshExt4(() => {
+    const converted = onFreshExt4("4G", (mountpoint) => {
       spawnSync("sync")
       return measure(["migrate", "--graph", graph, "--target-driver", "overlay2", "--target-root", mountpoint])
     })
@@ -95,6 +76,5 @@ try {
     )
   }
 } finally {
-  spawnSync("umount", [mountpoint])
-  fs.rmSync(scratch, { recursive: true, force: true })
+  rollback()
 }

@@ -204,7 +204,7 @@ export const HOSTILE_KINDS: Record<string, (root: string, graph: GraphLayers) =>
   "tar-split-absolute-name": (root, g) => rewriteFirstFile(root, top(g), () => "/etc/shadow"),
   "tar-split-dotdot-name": (root, g) => rewriteFirstFile(root, top(g), () => "../../../../../../etc/passwd"),
   "symlink-out-of-layer": (root, g) =>
-    rewriteFirstFile(root, top(g), (name, layer) => {
+    rewriteFirstFile(root, top(g), (_name, layer) => {
       fs.symlinkSync("/etc", path.join(layer, "leads-out"))
       return "leads-out/passwd"
     }, g.driver),

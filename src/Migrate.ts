@@ -443,7 +443,7 @@ const migrateImages = async (
       // recorded below
     }
   }
-  writes.commit()
+  await writes.commitInParallel()
   for (const [id, failure] of failed) reports.push({ id, status: "failed", error: failure.message })
   return {
     reports: reports.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),

@@ -60,6 +60,44 @@ test("a staged directory is renamed into place at commit; one already there wins
   }
 })
 
+test("commitInParallel leaves what commit leaves: many targets in place, the last file staged for a name, the first directory, no temporaries", async () => {
+  const dir = scratch()
+  try {
+    const writes = new StagedWrites([dir])
+    for (let i = 0; i < 200; i++) {
+      fs.mkdirSync(path.join(dir, `d${i % 7}`), { recursive: true })
+      writes.writeFile(path.join(dir, `d${i % 7}`, `f${i % 50}`), `v${i}`, 0o644)
+    }
+    const staged = (name: string, content: string) => {
+      const work = path.join(dir, `${TEMPORARY_PREFIX}${name}`)
+      fs.mkdirSync(work)
+      fs.writeFileSync(path.join(work, "diff"), content)
+      writes.stageDirectory(work, path.join(dir, "layer"))
+    }
+    staged("first", "first")
+    staged("second", "second")
+    await writes.commitInParallel(8)
+    for (let j = 0; j < 50; j++) {
+      // f<j> in d<i % 7> for i = j, j + 50, ...: the last such i wins.
+      const last = new Map<string, number>()
+      for (let i = j; i < 200; i += 50) last.set(`d${i % 7}`, i)
+      for (const [d, i] of last) assert.equal(fs.readFileSync(path.join(dir, d, `f${j}`), "utf8"), `v${i}`)
+    }
+    assert.equal(fs.readFileSync(path.join(dir, "layer", "diff"), "utf8"), "first")
+    const left: Array<string> = []
+    const walk = (at: string) => {
+      for (const entry of fs.readdirSync(at, { withFileTypes: true })) {
+        if (entry.name.startsWith(TEMPORARY_PREFIX)) left.push(entry.name)
+        if (entry.isDirectory()) walk(path.join(at, entry.name))
+      }
+    }
+    walk(dir)
+    assert.deepEqual(left, [])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test("syncFileSystem syncs a directory's file system and names a path that is not there", () => {
   const dir = scratch()
   try {
