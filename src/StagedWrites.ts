@@ -21,7 +21,7 @@ import { TEMPORARY_PREFIX } from "./StoreFiles.ts"
 const encoder = new TextEncoder()
 
 export class StagedWrites {
-  private renames: Array<{ readonly from: string; readonly to: string; readonly directory: boolean }> = []
+  private renames: Array<Rename> = []
   private readonly targets = new Set<string>()
   private readonly kept = new Map<string, Uint8Array>()
   private readonly directories = new Set<string>()
@@ -90,29 +90,21 @@ export class StagedWrites {
    */
   async commitInParallel(concurrency = 16): Promise<void> {
     if (this.renames.length === 0) return
-    syncFileSystems(this.fileSystems)
-    const renames = this.renames
-    this.renames = []
-    this.targets.clear()
-    this.kept.clear()
+    const renames = this.takeDurable()
     const winner = new Map<string, number>()
     renames.forEach(({ to, directory }, i) => {
       if (!directory || !winner.has(to)) winner.set(to, i)
     })
-    const losers = renames.filter(({ to }, i) => winner.get(to) !== i)
-    for (const { from } of losers) fs.rmSync(from, { recursive: true, force: true })
+    for (const [i, { from, to }] of renames.entries()) if (winner.get(to) !== i) fs.rmSync(from, { recursive: true, force: true })
     const todo = [...winner.values()].map((i) => renames[i]!)
     let next = 0
     const worker = async () => {
       while (next < todo.length) {
-        const { from, to, directory } = todo[next++]!
-        try {
-          await fs.promises.rename(from, to)
-        } catch (error) {
-          const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
-          if (!directory || (code !== "ENOTEMPTY" && code !== "EEXIST")) throw error
-          await fs.promises.rm(from, { recursive: true, force: true })
-        }
+        const rename = todo[next++]!
+        await fs.promises.rename(rename.from, rename.to).catch((error: unknown) => {
+          if (!lostToEarlierDirectory(rename, error)) throw error
+          return fs.promises.rm(rename.from, { recursive: true, force: true })
+        })
       }
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, todo.length) }, worker))
@@ -122,20 +114,36 @@ export class StagedWrites {
   /** Makes what is staged durable, then puts it in place, durably. */
   commit(): void {
     if (this.renames.length === 0) return
+    for (const rename of this.takeDurable()) {
+      try {
+        fs.renameSync(rename.from, rename.to)
+      } catch (error) {
+        if (!lostToEarlierDirectory(rename, error)) throw error
+        fs.rmSync(rename.from, { recursive: true, force: true })
+      }
+    }
+    syncFileSystems(this.fileSystems)
+  }
+
+  /** Syncs what is staged and hands over the renames still to do. */
+  private takeDurable(): Array<Rename> {
     syncFileSystems(this.fileSystems)
     const renames = this.renames
     this.renames = []
     this.targets.clear()
     this.kept.clear()
-    for (const { from, to, directory } of renames) {
-      try {
-        fs.renameSync(from, to)
-      } catch (error) {
-        const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
-        if (!directory || (code !== "ENOTEMPTY" && code !== "EEXIST")) throw error
-        fs.rmSync(from, { recursive: true, force: true })
-      }
-    }
-    syncFileSystems(this.fileSystems)
+    return renames
   }
+}
+
+interface Rename {
+  readonly from: string
+  readonly to: string
+  readonly directory: boolean
+}
+
+/** A staged directory whose target another writer made first: that one stays. */
+const lostToEarlierDirectory = (rename: Rename, error: unknown): boolean => {
+  const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
+  return rename.directory && (code === "ENOTEMPTY" || code === "EEXIST")
 }
