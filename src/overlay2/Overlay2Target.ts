@@ -141,7 +141,10 @@ export const overlay2Target = (options: {
       done: (diffId) => {
         if (settled) return
         settled = true
-        if (diffId === undefined) fs.rmSync(dir, { recursive: true, force: true })
+        if (diffId === undefined) {
+          fs.rmSync(dir, { recursive: true, force: true })
+          ahead.delete(id) // a regenerated layer: `makeAhead` unpacks it from its new helper files
+        }
         resolve(diffId === undefined ? undefined : { dir, diffId })
       },
     }
