@@ -132,6 +132,17 @@ const targetRoot = Flag.String("target-root").pipe(
   Flag.optional,
 )
 
+/** `--target-driver` and `--target-root` as `plan` and `migrate` take them. */
+interface TargetConfig {
+  readonly targetDriver?: string | undefined
+  readonly targetRoot?: string | undefined
+}
+
+const targetConfig = (flags: { readonly targetDriver: Option.Option<string>; readonly targetRoot: Option.Option<string> }): TargetConfig => ({
+  targetDriver: Option.getOrUndefined(flags.targetDriver),
+  targetRoot: Option.match(flags.targetRoot, { onNone: () => undefined, onSome: (dir) => path.resolve(dir) }),
+})
+
 const migrateCommand = Command.make(
   "migrate",
   { graph, storageDriver, storageOpts, plugins, jobs, json, force, targetDriver, targetRoot },
@@ -140,8 +151,7 @@ const migrateCommand = Command.make(
       ...commonConfig(flags),
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       force: flags.force,
-      targetDriver: Option.getOrUndefined(flags.targetDriver),
-      targetRoot: Option.match(flags.targetRoot, { onNone: () => undefined, onSome: (dir) => path.resolve(dir) }),
+      ...targetConfig(flags),
     }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
@@ -371,8 +381,7 @@ const planCommand = Command.make(
       ...commonConfig(flags),
       jobs: Option.getOrElse(flags.jobs, () => os.availableParallelism()),
       deep: flags.deep,
-      targetDriver: Option.getOrUndefined(flags.targetDriver),
-      targetRoot: Option.match(flags.targetRoot, { onNone: () => undefined, onSome: (dir) => path.resolve(dir) }),
+      ...targetConfig(flags),
     }).pipe(Effect.flatMap(exitWith)),
 ).pipe(
   Command.withDescription(
@@ -385,18 +394,11 @@ const planCommand = Command.make(
 
 /** Runs `plan`; 0 when migrate would complete with no failure, 1 when items would fail, 2 when it would refuse. */
 export const runPlan = (
-  config: ChecksumsConfig & { readonly deep: boolean; readonly targetDriver?: string | undefined; readonly targetRoot?: string | undefined },
+  config: ChecksumsConfig & TargetConfig & { readonly deep: boolean },
 ): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (yield* badJobs("plan", config.jobs)) return ExitCode.Unusable
-    if (config.targetDriver !== undefined && config.targetDriver !== OVERLAY2) {
-      yield* Console.error(`Cannot run plan: --target-driver ${config.targetDriver}: only ${OVERLAY2} is supported`)
-      return ExitCode.Unusable
-    }
-    if (config.targetRoot !== undefined && config.targetDriver === undefined) {
-      yield* Console.error("Cannot run plan: --target-root needs --target-driver")
-      return ExitCode.Unusable
-    }
+    if (yield* badTarget("plan", config)) return ExitCode.Unusable
     const { driverName, options, driver } = yield* prepare({ ...config, json: true })
     const scratch = path.join(os.tmpdir(), `cas-migrator-plan-${process.pid}`)
     yield* Effect.promise(() => fs.mkdir(scratch, { recursive: true, mode: 0o700 }))
@@ -414,8 +416,7 @@ export const runPlan = (
     let target: { readonly driver: string; readonly root: string; readonly neededBytes: number; readonly freeBytes: number; readonly fits: boolean } | undefined
     if (config.targetDriver !== undefined) {
       const targetRootDir = config.targetRoot ?? config.root
-      const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
-      const needed = yield* neededBytes(config.root, new Set(done.keys()))
+      const needed = yield* neededInTarget(config.root)
       const free = yield* freeBytes(targetRootDir)
       target = { driver: config.targetDriver, root: targetRootDir, neededBytes: needed, freeBytes: free, fits: free >= needed }
     }
@@ -642,6 +643,20 @@ const parseStorageOpts = (config: ChecksumsConfig) =>
     return options
   })
 
+const badTarget = (command: string, config: TargetConfig) =>
+  config.targetDriver !== undefined && config.targetDriver !== OVERLAY2
+    ? Effect.as(Console.error(`Cannot run ${command}: --target-driver ${config.targetDriver}: only ${OVERLAY2} is supported`), true)
+    : config.targetRoot !== undefined && config.targetDriver === undefined
+    ? Effect.as(Console.error(`Cannot run ${command}: --target-root needs --target-driver`), true)
+    : Effect.succeed(false)
+
+/** What the target driver needs for the layers not yet migrated into it, unpacked (migrate checks it; plan predicts it). */
+const neededInTarget = (root: string) =>
+  Effect.flatMap(
+    Effect.promise(() => readMappings(root, markerNames(OVERLAY2).images).catch(() => new Map<string, string>())),
+    (done) => neededBytes(root, new Set(done.keys())),
+  )
+
 const badJobs = (command: string, jobs: number) =>
   !Number.isInteger(jobs) || jobs < 1
     ? Effect.as(Console.error(`Cannot run ${command}: --jobs must be a positive integer, got ${jobs}`), true)
@@ -672,18 +687,11 @@ export const runChecksums = (config: ChecksumsConfig): Effect.Effect<number> =>
 
 /** Runs `migrate` and prints its results; returns the exit code. */
 export const runMigrate = (
-  config: ChecksumsConfig & { readonly force: boolean; readonly targetDriver?: string | undefined; readonly targetRoot?: string | undefined },
+  config: ChecksumsConfig & TargetConfig & { readonly force: boolean },
 ): Effect.Effect<number> =>
   Effect.gen(function* () {
     if (yield* badJobs("migrate", config.jobs)) return ExitCode.Unusable
-    if (config.targetDriver !== undefined && config.targetDriver !== OVERLAY2) {
-      yield* Console.error(`Cannot run migrate: --target-driver ${config.targetDriver}: only ${OVERLAY2} is supported`)
-      return ExitCode.Unusable
-    }
-    if (config.targetRoot !== undefined && config.targetDriver === undefined) {
-      yield* Console.error("Cannot run migrate: --target-root needs --target-driver")
-      return ExitCode.Unusable
-    }
+    if (yield* badTarget("migrate", config)) return ExitCode.Unusable
     yield* checkRoot(config.root)
     yield* guardRoot(config.root, { force: config.force })
     const { driverName, progress, options, driver } = yield* prepare(config)
@@ -692,8 +700,7 @@ export const runMigrate = (
       const targetRoot = config.targetRoot ?? config.root
       if (targetRoot !== config.root) yield* checkRoot(targetRoot)
       // Before anything is written in the target (the guard's lock is).
-      const done = yield* Effect.promise(() => readMappings(config.root, markerNames(OVERLAY2).images).catch(() => new Map()))
-      yield* checkSpace(targetRoot, yield* neededBytes(config.root, new Set(done.keys())))
+      yield* checkSpace(targetRoot, yield* neededInTarget(config.root))
       if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force, journalRoot: config.root })
       target = overlay2Target({ root: config.root, targetRoot, pool: options.pool })
     }
