@@ -9,8 +9,7 @@
 import { CrcLaneProducer } from "./CrcLane.ts"
 import { makeCrc64Engine } from "./Crc64Wasm.ts"
 import type { FromWorker, HashRequest, JobFailureReason, RegenerateJob, ToWorker, UnpackOutput } from "./HashJob.ts"
-import { overlayDiffApplier } from "./overlay2/OverlayDiffApplier.ts"
-import { TarStreamReader } from "./overlay2/TarStreamReader.ts"
+import { overlayTarUnpacker } from "./overlay2/OverlayDiffApplier.ts"
 import { Buffer } from "node:buffer"
 import { LayerRoot } from "./LayerPath.ts"
 import { regenerateLayer } from "./RegenerateLayer.ts"
@@ -103,8 +102,7 @@ const openOutput = (output: TarOutput | UnpackOutput | undefined) => {
 
 /** Unpacks the tar into `dir` as it comes (the overlay2 target); the first error is kept, and the job fails with it. */
 const openUnpack = (dir: string) => {
-  const applier = overlayDiffApplier(new Uint8Array(Buffer.from(dir)))
-  const reader = new TarStreamReader(applier)
+  const unpacker = overlayTarUnpacker(new Uint8Array(Buffer.from(dir)))
   const failing = <A>(action: () => A): A => {
     try {
       return action()
@@ -115,14 +113,10 @@ const openUnpack = (dir: string) => {
   }
   const sink = {
     error: undefined as string | undefined,
-    write: (bytes: Uint8Array) => failing(() => reader.push(bytes)),
-    finish: () =>
-      failing(() => {
-        reader.close()
-        applier.finish()
-      }),
+    write: (bytes: Uint8Array) => failing(() => unpacker.write(bytes)),
+    finish: () => failing(unpacker.finish),
     close: () => {
-      if (sink.error !== undefined) applier.abort()
+      if (sink.error !== undefined) unpacker.abort()
       return Promise.resolve()
     },
   }

@@ -22,8 +22,7 @@ import { errorMessage } from "../platform/ErrorCode.ts"
 import { type AheadSlot, type TargetDriver, type TargetLayer, TargetLayerError, type TargetMount } from "../TargetDriver.ts"
 import { abandonLayer, beginLayer, commitLayer, type LayerUnderConstruction, newLayerId, openOverlay2Home, OVERLAY2, sweepOverlay2 } from "./Overlay2Layout.ts"
 import { copyOverlayUpper } from "./CopyOverlayUpper.ts"
-import { overlayDiffApplier } from "./OverlayDiffApplier.ts"
-import { TarStreamReader } from "./TarStreamReader.ts"
+import { overlayTarUnpacker } from "./OverlayDiffApplier.ts"
 
 let engine: Crc64Engine | undefined
 
@@ -33,19 +32,15 @@ const applyingSink = (diff: string, onBytes: (bytes: number) => void): LayerSink
     for (const name of fs.readdirSync(diff)) fs.rmSync(path.join(diff, name), { recursive: true, force: true })
   }
   emptyDiff()
-  const applier = overlayDiffApplier(new Uint8Array(Buffer.from(diff)))
-  const reader = new TarStreamReader(applier)
+  const unpacker = overlayTarUnpacker(new Uint8Array(Buffer.from(diff)))
   return {
     write: (bytes) => {
-      reader.push(bytes)
+      unpacker.write(bytes)
       onBytes(bytes.length)
     },
-    close: () => {
-      reader.close()
-      applier.finish()
-    },
+    close: unpacker.finish,
     discard: () => {
-      applier.abort()
+      unpacker.abort()
       emptyDiff()
     },
   }

@@ -14,7 +14,7 @@
  */
 import * as libc from "../platform/LibcWrite.ts"
 import { rawFiles, SystemCallError } from "../platform/RawFiles.ts"
-import type { TarEntrySink, TarHeader } from "./TarStreamReader.ts"
+import { type TarEntrySink, type TarHeader, TarStreamReader } from "./TarStreamReader.ts"
 
 /** An entry of the layer's tar cannot be applied (a name leaving the directory, an unknown type, a failed call). */
 export class LayerApplyError extends Error {
@@ -234,5 +234,19 @@ export const overlayDiffApplier = (dest: Uint8Array): TarEntrySink & { finish():
         }
       }
     },
+  }
+}
+
+/** A layer's tar, pushed in pieces, unpacked into `dest` as overlay2's `ApplyDiff` does; `finish` after the last piece. */
+export const overlayTarUnpacker = (dest: Uint8Array) => {
+  const applier = overlayDiffApplier(dest)
+  const reader = new TarStreamReader(applier)
+  return {
+    write: (bytes: Uint8Array) => reader.push(bytes),
+    finish: () => {
+      reader.close()
+      applier.finish()
+    },
+    abort: () => applier.abort(),
   }
 }
