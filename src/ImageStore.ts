@@ -32,6 +32,14 @@ export const openImageStore = async (storeRoot: string): Promise<void> => {
 }
 
 /** Runs `write` in `writes`, or in a batch of its own, committed. */
+/** The image store's directories of one entry per image or layer, staged whole by a batch that may fill them (see `StagedWrites`). */
+export const stageImageCollections = (storeRoot: string, writes: StagedWrites): void => {
+  writes.stageCollection(path.join(storeRoot, IMAGEDB, "content", "sha256"), 0o700)
+  writes.stageCollection(path.join(storeRoot, IMAGEDB, "metadata", "sha256"), 0o700)
+  writes.stageCollection(path.join(storeRoot, DISTRIBUTION, "v2metadata-by-diffid", "sha256"), 0o755)
+  writes.stageCollection(path.join(storeRoot, DISTRIBUTION, "diffid-by-digest", "sha256"), 0o755)
+}
+
 const inBatch = <A>(storeRoot: string, writes: StagedWrites | undefined, write: (writes: StagedWrites) => A): A => {
   if (writes !== undefined) return write(writes)
   const own = new StagedWrites([storeRoot])
@@ -52,7 +60,7 @@ export const putImageConfig = (storeRoot: string, config: Uint8Array, writes?: S
 export const setImageParent = (storeRoot: string, id: ImageID, parent: ImageID, writes?: StagedWrites): void =>
   inBatch(storeRoot, writes, (batch) => {
     const dir = path.join(storeRoot, IMAGEDB, "metadata", "sha256", hexOf(id))
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+    batch.makeDirectory(dir, 0o700)
     batch.writeFile(path.join(dir, "parent"), parent, 0o600)
   })
 

@@ -13,6 +13,7 @@ import * as path from "node:path"
 import type { ChainID, DiffID } from "./Ids.ts"
 import { StagedWrites } from "./StagedWrites.ts"
 import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
+import { writeAll } from "./platform/WriteAll.ts"
 
 export const LAYERDB = "layerdb"
 const SHA256 = "sha256"
@@ -47,28 +48,49 @@ export const registerLayer = (storeRoot: string, layer: {
   const final = layerDirectory(storeRoot, chainId)
   if (layerExists(storeRoot, chainId, writes)) return chainId
   const batch = writes ?? new StagedWrites([storeRoot])
+  batch.makeDirectory(path.dirname(final), 0o755)
+  // Docker's layer store makes layerdb/tmp for its write sets.
   const tmpRoot = path.join(storeRoot, LAYERDB, TMP)
   batch.makeDirectory(tmpRoot, 0o755)
-  const work = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
-  fs.mkdirSync(work, { mode: 0o700 })
+  // In a fresh store, straight into the staged layerdb/sha256; else a write set in layerdb/tmp, as Docker's.
+  const work = batch.makeNewDirectory(final, () => {
+    const dir = path.join(tmpRoot, `write-set-${randomBytes(8).toString("hex")}`)
+    fs.mkdirSync(dir, { mode: 0o700 })
+    return dir
+  })
   const mode = 0o644
   try {
     copyRegularFileSync(layer.tarDataPath, path.join(work, "tar-split.json.gz"), mode)
-    fs.writeFileSync(path.join(work, "size"), String(layer.size), { mode })
-    if (layer.parent !== undefined) fs.writeFileSync(path.join(work, "parent"), layer.parent, { mode })
-    fs.writeFileSync(path.join(work, "diff"), layer.diffId, { mode })
-    fs.writeFileSync(path.join(work, "cache-id"), layer.cacheId ?? layer.graphId, { mode })
-    batch.makeDirectory(path.dirname(final), 0o755)
+    writeNewFile(path.join(work, "size"), String(layer.size), mode)
+    if (layer.parent !== undefined) writeNewFile(path.join(work, "parent"), layer.parent, mode)
+    writeNewFile(path.join(work, "diff"), layer.diffId, mode)
+    writeNewFile(path.join(work, "cache-id"), layer.cacheId ?? layer.graphId, mode)
   } catch (error) {
     fs.rmSync(work, { recursive: true, force: true })
     throw error
   }
-  batch.stageDirectory(work, final)
+  batch.stageNewDirectory(final, work)
   if (writes === undefined) batch.commit()
   return chainId
 }
 
 /** A layer's chain ID is registered (or staged in `writes`). */
+/** A new file in a layer directory being made (no truncate: `writeFileSync` costs an `ftruncate` more). */
+const writeNewFile = (file: string, text: string, mode: number): void => {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
+  try {
+    writeAll(fd, encoder.encode(text))
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+const encoder = new TextEncoder()
+
+/** The layer store's directory of one entry per layer, staged whole by a batch that may fill it (see `StagedWrites`). */
+export const stageLayerCollection = (storeRoot: string, writes: StagedWrites): void =>
+  writes.stageCollection(path.join(storeRoot, LAYERDB, SHA256), 0o755)
+
 export const layerExists = (storeRoot: string, chainId: ChainID, writes?: StagedWrites): boolean => {
   const directory = layerDirectory(storeRoot, chainId)
   return (writes?.isStaged(directory) ?? false) || fs.lstatSync(directory, { throwIfNoEntry: false }) !== undefined

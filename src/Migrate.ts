@@ -24,8 +24,8 @@ import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
 import { parseGoTime } from "./GoTime.ts"
 import { type ChainID, type DiffID, type GraphId, type ImageID, parseDiffId, parseGraphId } from "./Ids.ts"
 import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.ts"
-import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent } from "./ImageStore.ts"
-import { chainIdOf, driverIdsInUse, layerExists, readCacheId, readMount, registerLayer, saveMount } from "./LayerStore.ts"
+import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent, stageImageCollections } from "./ImageStore.ts"
+import { chainIdOf, driverIdsInUse, layerExists, readCacheId, readMount, registerLayer, saveMount, stageLayerCollection } from "./LayerStore.ts"
 import type { TargetDriver, TargetLayer, TargetMount } from "./TargetDriver.ts"
 import { errorText, GraphError, graphPaths, listGraph, readLegacyRepositories, readParentSync } from "./LegacyGraph.ts"
 import { decodeRepositories, encodeRepositories, legacyReference, parseDigest, type Repositories } from "./References.ts"
@@ -333,6 +333,8 @@ const migrateImages = async (
   // Every image's files join one batch, made durable and put in place before
   // `.migration-v1-images.json` names any of them (a killed run redoes them all).
   const writes = new StagedWrites([storeRoot])
+  stageImageCollections(storeRoot, writes)
+  stageLayerCollection(storeRoot, writes)
   /** Cache IDs of the target driver's layers staged in this batch (their layerdb directories are not in place yet). */
   const stagedCacheIds = new Map<ChainID, string>()
 

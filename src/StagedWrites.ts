@@ -9,6 +9,13 @@
  * Until `commit`, readers ask `isStaged` / `stagedBytes` for what is staged
  * but not yet at its name (a child layer's parent, a list updated twice).
  *
+ * A collection (a directory of thousands of entries, like the image store's
+ * `content/sha256`) that is empty or absent when the batch starts is staged
+ * whole: its entries are written straight into a temporary sibling directory,
+ * which `commit` renames onto it at once. One rename instead of one per entry:
+ * renames were a fifth of migrating 10,000 images. A collection that already
+ * has entries (an earlier run's) takes its entries one by one, as above.
+ *
  * @module
  */
 import { randomBytes } from "node:crypto"
@@ -25,6 +32,8 @@ export class StagedWrites {
   private readonly targets = new Set<string>()
   private readonly kept = new Map<string, Uint8Array>()
   private readonly directories = new Set<string>()
+  /** Collections staged whole: final directory -> its temporary sibling, and whether the directory was there. */
+  private collections = new Map<string, { readonly temporary: string; readonly existed: boolean }>()
 
   /** `fileSystems`: a path on each file system written to (all are synced at `commit`). */
   constructor(private readonly fileSystems: ReadonlyArray<string>) {}
@@ -36,16 +45,16 @@ export class StagedWrites {
    */
   writeFile(target: string, data: string | Uint8Array, mode: number, keep = false): void {
     const bytes = typeof data === "string" ? encoder.encode(data) : data
-    const temporary = path.join(path.dirname(target), `${TEMPORARY_PREFIX}${path.basename(target)}-${randomBytes(6).toString("hex")}`)
-    const fd = fs.openSync(temporary, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
-    try {
-      writeAll(fd, bytes)
-    } catch (error) {
-      fs.closeSync(fd)
-      fs.rmSync(temporary, { force: true })
-      throw error
+    const inCollection = this.placeOf(target)
+    if (inCollection !== undefined) {
+      // Nothing reads the collection's temporary before `commit`: the file is written in place, a second write replaces it.
+      writeWhole(inCollection, bytes, mode, fs.constants.O_TRUNC)
+      this.targets.add(target)
+      if (keep) this.kept.set(target, bytes)
+      return
     }
-    fs.closeSync(fd)
+    const temporary = path.join(path.dirname(target), `${TEMPORARY_PREFIX}${path.basename(target)}-${randomBytes(6).toString("hex")}`)
+    writeWhole(temporary, bytes, mode, fs.constants.O_EXCL)
     this.renames.push({ from: temporary, to: target, directory: false })
     this.targets.add(target)
     if (keep) this.kept.set(target, bytes)
@@ -63,8 +72,54 @@ export class StagedWrites {
   /** `mkdir -p` with `mode` for new directories, once per batch for each (most are shared by every image). */
   makeDirectory(dir: string, mode: number): void {
     if (this.directories.has(dir)) return
-    fs.mkdirSync(dir, { recursive: true, mode })
+    fs.mkdirSync(this.placeOf(dir) ?? dir, { recursive: true, mode })
     this.directories.add(dir)
+  }
+
+  /**
+   * Declares `dir` a collection: if it is absent or empty now, its entries
+   * written in this batch (`writeFile`, `makeDirectory`, `makeNewDirectory`) go
+   * into a temporary sibling made with `mode` (or the mode `dir` has), renamed
+   * onto `dir` at `commit`. Whether it is staged whole or not, callers write
+   * to final names; `isStaged` answers for them until `commit`.
+   */
+  stageCollection(dir: string, mode: number): void {
+    if (this.collections.has(dir)) return
+    const stat = fs.statSync(dir, { throwIfNoEntry: false })
+    if (stat !== undefined && (!stat.isDirectory() || fs.readdirSync(dir).length > 0)) return
+    fs.mkdirSync(path.dirname(dir), { recursive: true, mode })
+    const temporary = path.join(path.dirname(dir), `${TEMPORARY_PREFIX}${path.basename(dir)}-${randomBytes(6).toString("hex")}`)
+    fs.mkdirSync(temporary, { mode: stat === undefined ? mode : stat.mode & 0o7777 })
+    this.collections.set(dir, { temporary, existed: stat !== undefined })
+  }
+
+  /**
+   * A new, empty directory to fill with `target`'s entries: in its
+   * collection's temporary when that is staged whole, else `work()` (a work
+   * directory elsewhere). Stage it with `stageNewDirectory` once it is full.
+   */
+  makeNewDirectory(target: string, work: () => string): string {
+    const inCollection = this.placeOf(target)
+    if (inCollection === undefined) return work()
+    fs.mkdirSync(inCollection, { mode: 0o700 })
+    return inCollection
+  }
+
+  /** `dir`, from `makeNewDirectory(target)` and now full, to be at `target` after `commit`. */
+  stageNewDirectory(target: string, dir: string): void {
+    if (dir === this.placeOf(target)) this.targets.add(target)
+    else this.stageDirectory(dir, target)
+  }
+
+  /** Where `target` goes now when it lies inside a collection staged whole. */
+  private placeOf(target: string): string | undefined {
+    if (this.collections.size === 0) return undefined
+    for (const [dir, { temporary }] of this.collections) {
+      if (target.length > dir.length && target.startsWith(dir) && target[dir.length] === path.sep) {
+        return temporary + target.slice(dir.length)
+      }
+    }
+    return undefined
   }
 
   /** Whether `target` is staged (and so will exist after `commit`). */
@@ -89,7 +144,7 @@ export class StagedWrites {
    * directory, as one after the other would leave it; the others are removed.
    */
   async commitInParallel(concurrency = 16): Promise<void> {
-    if (this.renames.length === 0) return
+    if (this.renames.length === 0 && this.collections.size === 0) return
     const renames = this.takeDurable()
     const winner = new Map<string, number>()
     renames.forEach(({ to, directory }, i) => {
@@ -113,7 +168,7 @@ export class StagedWrites {
 
   /** Makes what is staged durable, then puts it in place, durably. */
   commit(): void {
-    if (this.renames.length === 0) return
+    if (this.renames.length === 0 && this.collections.size === 0) return
     for (const rename of this.takeDurable()) {
       try {
         fs.renameSync(rename.from, rename.to)
@@ -125,15 +180,56 @@ export class StagedWrites {
     syncFileSystems(this.fileSystems)
   }
 
-  /** Syncs what is staged and hands over the renames still to do. */
+  /** Syncs what is staged, puts the collections staged whole in place, and hands over the renames still to do. */
   private takeDurable(): Array<Rename> {
     syncFileSystems(this.fileSystems)
+    for (const [dir, { temporary, existed }] of this.collections) {
+      // A collection nothing went into is not made (Docker makes these directories on first use).
+      if (!existed && fs.readdirSync(temporary).length === 0) fs.rmdirSync(temporary)
+      else placeCollection(temporary, dir)
+    }
+    this.collections = new Map()
     const renames = this.renames
     this.renames = []
     this.targets.clear()
     this.kept.clear()
     return renames
   }
+}
+
+/** Writes a whole file at `file` (opened with `flag` besides create and write-only), removing it if the write fails. */
+const writeWhole = (file: string, bytes: Uint8Array, mode: number, flag: number): void => {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | flag, mode)
+  try {
+    writeAll(fd, bytes)
+  } catch (error) {
+    fs.closeSync(fd)
+    fs.rmSync(file, { force: true })
+    throw error
+  }
+  fs.closeSync(fd)
+}
+
+/**
+ * Renames a collection's temporary onto `dir` (which rename(2) replaces
+ * atomically while it is empty). If another writer put entries in `dir`
+ * meanwhile, the entries move one by one: files replace theirs, as a file
+ * staged alone would, and a directory already there stays, as `stageDirectory`'s.
+ */
+const placeCollection = (temporary: string, dir: string): void => {
+  try {
+    fs.renameSync(temporary, dir)
+    return
+  } catch (error) {
+    const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
+    if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error
+  }
+  for (const name of fs.readdirSync(temporary)) {
+    const from = path.join(temporary, name)
+    const to = path.join(dir, name)
+    if (fs.lstatSync(to, { throwIfNoEntry: false })?.isDirectory() !== true) fs.renameSync(from, to)
+  }
+  fs.rmSync(temporary, { recursive: true, force: true })
 }
 
 interface Rename {

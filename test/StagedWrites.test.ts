@@ -107,3 +107,89 @@ test("syncFileSystem syncs a directory's file system and names a path that is no
     fs.rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test("an empty or absent collection is staged whole: nothing at its name before commit, every entry after, one rename, no temporaries", async () => {
+  const dir = scratch()
+  try {
+    const content = path.join(dir, "imagedb", "content", "sha256")
+    const metadata = path.join(dir, "imagedb", "metadata", "sha256")
+    fs.mkdirSync(metadata, { recursive: true, mode: 0o700 }) // there and empty: replaced, keeping its mode
+    const writes = new StagedWrites([dir])
+    writes.stageCollection(content, 0o700)
+    writes.stageCollection(metadata, 0o755)
+    for (let i = 0; i < 50; i++) writes.writeFile(path.join(content, `c${i}`), `config ${i}`, 0o600)
+    writes.writeFile(path.join(content, "c7"), "config 7 again", 0o600, true)
+    writes.makeDirectory(path.join(metadata, "m1"), 0o700)
+    writes.writeFile(path.join(metadata, "m1", "parent"), "sha256:p", 0o600)
+    const layer = path.join(metadata, "layer")
+    const work = writes.makeNewDirectory(layer, () => assert.fail("a staged collection needs no work directory"))
+    fs.writeFileSync(path.join(work, "diff"), "d")
+    writes.stageNewDirectory(layer, work)
+    assert.equal(fs.existsSync(content), false, "nothing at the collection's name before commit")
+    assert.deepEqual(fs.readdirSync(metadata), [])
+    assert.ok(writes.isStaged(path.join(content, "c3")) && writes.isStaged(layer) && writes.isStaged(path.join(metadata, "m1", "parent")))
+    assert.equal(new TextDecoder().decode(writes.stagedBytes(path.join(content, "c7"))), "config 7 again")
+    assert.equal(writes.pending, 0, "entries of a collection staged whole need no rename each")
+    await writes.commitInParallel()
+    assert.equal(fs.readdirSync(content).length, 50)
+    assert.equal(fs.readFileSync(path.join(content, "c7"), "utf8"), "config 7 again", "the last write wins")
+    assert.equal(fs.readFileSync(path.join(content, "c49"), "utf8"), "config 49")
+    assert.equal(fs.statSync(path.join(content, "c1")).mode & 0o777, 0o600 & ~process.umask())
+    assert.equal(fs.statSync(content).mode & 0o777, 0o700 & ~process.umask())
+    assert.equal(fs.statSync(metadata).mode & 0o777, 0o700, "an empty collection replaced keeps its mode")
+    assert.equal(fs.readFileSync(path.join(metadata, "m1", "parent"), "utf8"), "sha256:p")
+    assert.equal(fs.readFileSync(path.join(layer, "diff"), "utf8"), "d")
+    assert.deepEqual(fs.readdirSync(path.join(dir, "imagedb")).sort(), ["content", "metadata"], "no temporary left")
+    assert.deepEqual(fs.readdirSync(path.join(dir, "imagedb", "content")), ["sha256"])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("a collection with entries already takes new ones one by one; one nothing went into is not made", () => {
+  const dir = scratch()
+  try {
+    const content = path.join(dir, "content")
+    fs.mkdirSync(content)
+    fs.writeFileSync(path.join(content, "old"), "old")
+    const unused = path.join(dir, "distribution", "sha256")
+    const writes = new StagedWrites([dir])
+    writes.stageCollection(content, 0o700)
+    writes.stageCollection(unused, 0o755)
+    writes.writeFile(path.join(content, "new"), "new", 0o600)
+    assert.equal(writes.pending, 1, "a collection with entries is not staged whole")
+    const layer = path.join(content, "layer")
+    const work = writes.makeNewDirectory(layer, () => {
+      const made = path.join(dir, `${TEMPORARY_PREFIX}work`)
+      fs.mkdirSync(made)
+      return made
+    })
+    assert.equal(work, path.join(dir, `${TEMPORARY_PREFIX}work`))
+    writes.stageNewDirectory(layer, work)
+    assert.deepEqual(fs.readdirSync(content).filter((name) => !name.startsWith(TEMPORARY_PREFIX)), ["old"])
+    writes.commit()
+    assert.deepEqual(fs.readdirSync(content).sort(), ["layer", "new", "old"])
+    assert.equal(fs.existsSync(unused), false, "an absent collection nothing went into stays absent")
+    assert.deepEqual(fs.readdirSync(path.join(dir, "distribution")), [], "and its temporary is gone")
+    assert.deepEqual(fs.readdirSync(dir).sort(), ["content", "distribution"])
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test("a batch killed before commit leaves its collections only as temporaries beside them", () => {
+  const dir = scratch()
+  try {
+    const content = path.join(dir, "content")
+    const writes = new StagedWrites([dir])
+    writes.stageCollection(content, 0o700)
+    writes.writeFile(path.join(content, "c"), "c", 0o600)
+    // No commit: what a kill leaves. The final name is absent; the rest starts with the prefix a re-run sweeps.
+    assert.equal(fs.existsSync(content), false)
+    const names = fs.readdirSync(dir)
+    assert.equal(names.length, 1)
+    assert.ok(names[0]!.startsWith(TEMPORARY_PREFIX), names[0]!)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
