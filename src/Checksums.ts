@@ -60,8 +60,16 @@ export type LayerReport =
     readonly writeError?: true
   }
 
+/** The texts of a done layer's `.migration-diffid` and `.migration-size`, as read or written by the pass. */
+export interface HelperTexts {
+  readonly diffId: string
+  readonly size: string
+}
+
 export interface ChecksumsReport {
   readonly layers: ReadonlyArray<LayerReport>
+  /** Done layers' helper file texts, so `migrate`'s images pass need not read them again. */
+  readonly helperTexts: ReadonlyMap<GraphId, HelperTexts>
   /** Entries of `graph/` that are not layer IDs (`_tmp`, short names, ...), ignored as Docker does. */
   readonly ignored: ReadonlyArray<string>
 }
@@ -97,9 +105,12 @@ export const checksums = (
     // Layers with helper files are reported here, without an effect each: a re-run (or a
     // pre-checksummed graph) is mostly these, and a fiber per layer was most of its time.
     const reports = new Map<GraphId, LayerReport>()
+    const helperTexts = new Map<GraphId, HelperTexts>()
     for (const id of ids) {
       const existing = readExisting(graphPaths(options.root, id))
-      if (existing !== undefined) reports.set(id, existingReport(id, existing))
+      if (existing === undefined) continue
+      reports.set(id, existingReport(id, existing))
+      if (existing.unsafe === undefined) helperTexts.set(id, { diffId: existing.diffId, size: existing.sizeText })
     }
     const todo = ids.filter((id) => !reports.has(id))
     const estimate = yield* Effect.promise(() => estimateBytes(options.root, todo))
@@ -117,8 +128,12 @@ export const checksums = (
         ),
       { concurrency: options.concurrency },
     )
-    computed.forEach((report, i) => reports.set(todo[i]!, report))
-    return { layers: ids.map((id) => reports.get(id)!), ignored }
+    computed.forEach((report, i) => {
+      reports.set(todo[i]!, report)
+      // What writeHelperFiles wrote (a layer found done meanwhile is read again by whoever needs it).
+      if (report.status === "done" && report.path !== "preexisting") helperTexts.set(todo[i]!, { diffId: report.diffId, size: String(report.size) })
+    })
+    return { layers: ids.map((id) => reports.get(id)!), helperTexts, ignored }
   })
 
 /** One layer, never failing: every problem becomes a failed report. */
@@ -243,8 +258,8 @@ const readExisting = (paths: ReturnType<typeof graphPaths>) => {
     }
   }
   const diffId = read(paths.diffId, "")
-  const size = Number(read(paths.size, "NaN"))
-  return { diffId, size, unsafe }
+  const sizeText = read(paths.size, "NaN")
+  return { diffId, size: Number(sizeText), sizeText, unsafe }
 }
 
 /** The report of a layer whose helper files are there: done as found, or failed when one is unsafe. */

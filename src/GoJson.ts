@@ -13,8 +13,12 @@
 const HEX = "0123456789abcdef"
 const utf8 = new TextEncoder()
 
+/** Printable ASCII that Go writes as it is (not `"`, `\\`, `<`, `>`, `&`): most strings in a config are all of it. */
+const PLAIN = /^[\x20\x21\x23-\x25\x27-\x3b\x3d\x3f-\x5b\x5d-\x7f]*$/
+
 /** Quotes a string (given as text or as raw bytes) the way Go 1.5's `encodeState.string` does. */
 export const goQuote = (value: string | Uint8Array): string => {
+  if (typeof value === "string" && PLAIN.test(value)) return `"${value}"`
   const bytes = typeof value === "string" ? utf8.encode(value) : value
   let out = "\""
   let i = 0

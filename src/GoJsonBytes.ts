@@ -213,6 +213,8 @@ const decoder = new TextDecoder()
 /** Go's `unquote`: a JSON string literal to text (invalid UTF-8 and lone surrogates become U+FFFD). */
 export const unquote = (literal: Uint8Array): string => {
   const inner = literal.subarray(1, literal.length - 1)
+  // No escape: the text is the bytes (invalid UTF-8 becomes U+FFFD, as below).
+  if (inner.indexOf(0x5c) === -1) return decoder.decode(inner)
   let out = ""
   let i = 0
   let run = 0

@@ -18,7 +18,7 @@ import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Schema } from "effect"
 import { sortedByUtf8 } from "./Bytes.ts"
-import { checksums, type ChecksumsOptions, type ChecksumsReport } from "./Checksums.ts"
+import { checksums, type ChecksumsOptions, type ChecksumsReport, type HelperTexts } from "./Checksums.ts"
 import { goQuote } from "./GoJson.ts"
 import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
 import { parseGoTime } from "./GoTime.ts"
@@ -175,7 +175,7 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
     const markers = markerNames(target?.name)
     const fail = (step: string) => (error: unknown) => new MigrateError({ step, detail: errorText(error) })
     const run = <A>(step: string, action: () => Promise<A>) => Effect.tryPromise({ try: action, catch: fail(step) })
-    const empty: MigrateReport = { checksums: { layers: [], ignored: [] }, images: [], containers: [], tags: [], fatal: undefined }
+    const empty: MigrateReport = { checksums: { layers: [], helperTexts: new Map(), ignored: [] }, images: [], containers: [], tags: [], fatal: undefined }
 
     if (!(yield* run("graph", () => exists(path.join(root, "graph"))))) return empty
     yield* run("image store", async () => {
@@ -204,7 +204,9 @@ export const migrate = (options: MigrateOptions): Effect.Effect<MigrateReport, M
         layer.status === "done" && !mappings.has(layer.id) ? [{ graphId: layer.id, diffId: layer.diffId as DiffID }] : []
       ))
     }
-    const migrated = yield* Effect.exit(run("images", () => migrateImages(root, storeRoot, mappings, makeData)))
+    const migrated = yield* Effect.exit(
+      run("images", () => migrateImages(root, storeRoot, mappings, makeData, checksumReport.helperTexts)),
+    )
     if (target?.dropAhead !== undefined) yield* target.dropAhead()
     const { reports: images, writeFailures: imageWriteFailures } = yield* migrated
     // A layer whose helper files could not be written fails its images too, and a re-run will do them.
@@ -325,6 +327,7 @@ const migrateImages = async (
   storeRoot: string,
   mappings: Map<string, ImageID>,
   makeData: ((layer: TargetLayer) => Promise<string>) | undefined,
+  helperTexts: ReadonlyMap<GraphId, HelperTexts>,
 ): Promise<{ reports: Array<ImageReport>; writeFailures: number }> => {
   const listing = await Effect.runPromise(listGraph(root))
   const built = new Map<string, Built>()
@@ -381,10 +384,12 @@ const migrateImages = async (
       }
       parent = await builtOf(parentText, [...chain, v1Id])
     }
-    const diffIdText = readTextOrFail(paths.diffId)
+    // The checksums pass has just read or written them (the daemon guard keeps others out meanwhile).
+    const texts = graphId === undefined ? undefined : helperTexts.get(graphId)
+    const diffIdText = texts?.diffId ?? readTextOrFail(paths.diffId)
     const diffId = parseDiffId(diffIdText)
     if (diffId === undefined) throw new ImageFailure(`${paths.diffId}: invalid digest ${JSON.stringify(diffIdText)}`)
-    const sizeText = readTextOrFail(paths.size)
+    const sizeText = texts?.size ?? readTextOrFail(paths.size)
     if (!/^[+-]?[0-9]+$/.test(sizeText)) throw new ImageFailure(`${paths.size}: invalid size ${JSON.stringify(sizeText)}`)
     const parentChain = chainOf(parent?.diffIds ?? [])
     if (parentChain !== undefined && !layerExists(storeRoot, parentChain, writes)) {
