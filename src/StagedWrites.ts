@@ -33,7 +33,7 @@ export class StagedWrites {
   private readonly kept = new Map<string, Uint8Array>()
   private readonly directories = new Set<string>()
   /** Collections staged whole: final directory -> its temporary sibling, and whether the directory was there. */
-  private collections = new Map<string, { readonly temporary: string; readonly existed: boolean }>()
+  private collections = new Map<string, { readonly temporary: string; readonly existed: boolean; used: boolean }>()
 
   /** `fileSystems`: a path on each file system written to (all are synced at `commit`). */
   constructor(private readonly fileSystems: ReadonlyArray<string>) {}
@@ -90,7 +90,7 @@ export class StagedWrites {
     fs.mkdirSync(path.dirname(dir), { recursive: true, mode })
     const temporary = path.join(path.dirname(dir), `${TEMPORARY_PREFIX}${path.basename(dir)}-${randomBytes(6).toString("hex")}`)
     fs.mkdirSync(temporary, { mode: stat === undefined ? mode : stat.mode & 0o7777 })
-    this.collections.set(dir, { temporary, existed: stat !== undefined })
+    this.collections.set(dir, { temporary, existed: stat !== undefined, used: false })
   }
 
   /**
@@ -114,9 +114,10 @@ export class StagedWrites {
   /** Where `target` goes now when it lies inside a collection staged whole. */
   private placeOf(target: string): string | undefined {
     if (this.collections.size === 0) return undefined
-    for (const [dir, { temporary }] of this.collections) {
+    for (const [dir, collection] of this.collections) {
       if (target.length > dir.length && target.startsWith(dir) && target[dir.length] === path.sep) {
-        return temporary + target.slice(dir.length)
+        collection.used = true
+        return collection.temporary + target.slice(dir.length)
       }
     }
     return undefined
@@ -183,9 +184,9 @@ export class StagedWrites {
   /** Syncs what is staged, puts the collections staged whole in place, and hands over the renames still to do. */
   private takeDurable(): Array<Rename> {
     syncFileSystems(this.fileSystems)
-    for (const [dir, { temporary, existed }] of this.collections) {
+    for (const [dir, { temporary, existed, used }] of this.collections) {
       // A collection nothing went into is not made (Docker makes these directories on first use).
-      if (!existed && fs.readdirSync(temporary).length === 0) fs.rmdirSync(temporary)
+      if (!existed && !used) fs.rmdirSync(temporary)
       else placeCollection(temporary, dir)
     }
     this.collections = new Map()
