@@ -12,7 +12,8 @@
  */
 import { Buffer } from "node:buffer"
 import { goQuote } from "./GoJson.ts"
-import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
+import { sortedByUtf8 } from "./Bytes.ts"
+import { compactJson, type JsonNode, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
 import { formatGoTime, type GoTime } from "./GoTime.ts"
 import { decodeV1Image, encodeV1Image, V1ImageError } from "./V1Image.ts"
 
@@ -45,8 +46,12 @@ export const dockerVersionLessThan = (version: string, other: string): boolean =
 }
 
 /** Docker's `HistoryFromConfig`: the history entry of an image, from its v1 JSON. */
-export const historyFromConfig = (imageJson: Uint8Array, emptyLayer = false): History => {
-  const image = decodeV1Image(parseJsonTree(imageJson))
+export const historyFromConfig = (imageJson: Uint8Array, emptyLayer = false): History =>
+  historyFromTree(parseJsonTree(imageJson), emptyLayer)
+
+/** `historyFromConfig` of v1 JSON already parsed (`parseJsonTree`). */
+export const historyFromTree = (tree: JsonNode, emptyLayer = false): History => {
+  const image = decodeV1Image(tree)
   return {
     created: image.created,
     author: image.author,
@@ -56,18 +61,28 @@ export const historyFromConfig = (imageJson: Uint8Array, emptyLayer = false): Hi
   }
 }
 
+/**
+ * Each entry's JSON, made once: a chain's images share their parents' entries,
+ * and an image n deep would otherwise encode n of them again.
+ */
+const encodedEntries = new WeakMap<History, string>()
+
+/** `json.Marshal` of one `image.History`. */
+const encodeHistoryEntry = (h: History): string => {
+  const known = encodedEntries.get(h)
+  if (known !== undefined) return known
+  let out = `{"created":"${formatGoTime(h.created)}"`
+  if (h.author !== "") out += `,"author":${goQuote(h.author)}`
+  if (h.createdBy !== "") out += `,"created_by":${goQuote(h.createdBy)}`
+  if (h.comment !== "") out += `,"comment":${goQuote(h.comment)}`
+  if (h.emptyLayer) out += `,"empty_layer":true`
+  out += "}"
+  encodedEntries.set(h, out)
+  return out
+}
+
 /** `json.Marshal` of `[]image.History`. */
-export const encodeHistory = (history: ReadonlyArray<History>): string =>
-  `[${
-    history.map((h) => {
-      let out = `{"created":"${formatGoTime(h.created)}"`
-      if (h.author !== "") out += `,"author":${goQuote(h.author)}`
-      if (h.createdBy !== "") out += `,"created_by":${goQuote(h.createdBy)}`
-      if (h.comment !== "") out += `,"comment":${goQuote(h.comment)}`
-      if (h.emptyLayer) out += `,"empty_layer":true`
-      return out + "}"
-    }).join(",")
-  }]`
+export const encodeHistory = (history: ReadonlyArray<History>): string => `[${history.map(encodeHistoryEntry).join(",")}]`
 
 /** `json.Marshal` of an `image.RootFS` of layers. */
 export const encodeRootFs = (diffIds: ReadonlyArray<string>): string =>
@@ -78,13 +93,16 @@ const DROPPED_KEYS = ["id", "parent", "Size", "parent_id", "layer_id", "throwawa
 /** Docker images older than this went through the `V1Image` struct. */
 const NO_FALLBACK_MIN_VERSION = "1.8.3"
 
-/** The config bytes of an image (`MakeConfigFromV1Config`); throws for JSON Go rejected. */
+/**
+ * The config bytes of an image (`MakeConfigFromV1Config`); throws for JSON Go
+ * rejected. `tree`: `imageJson` parsed, when the caller has it already.
+ */
 export const makeImageConfig = (
   imageJson: Uint8Array,
   diffIds: ReadonlyArray<string>,
   history: ReadonlyArray<History>,
+  tree: JsonNode = parseJsonTree(imageJson),
 ): Uint8Array => {
-  const tree = parseJsonTree(imageJson)
   let dockerVersion = ""
   if (tree.kind === "object") {
     for (const [key, value] of tree.members) {
@@ -104,7 +122,7 @@ export const makeImageConfig = (
   for (const [key, value] of members) raw.set(key, compactJson(value))
   raw.set("rootfs", utf8.encode(encodeRootFs(diffIds)))
   raw.set("history", utf8.encode(encodeHistory(history)))
-  const keys = [...raw.keys()].sort((a, b) => Buffer.compare(Buffer.from(utf8.encode(a)), Buffer.from(utf8.encode(b))))
+  const keys = sortedByUtf8(raw.keys())
   const parts: Array<Uint8Array> = [utf8.encode("{")]
   keys.forEach((key, i) => {
     parts.push(utf8.encode(`${i > 0 ? "," : ""}${goQuote(key)}:`), raw.get(key)!)

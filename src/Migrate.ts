@@ -23,7 +23,7 @@ import { goQuote } from "./GoJson.ts"
 import { compactJson, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
 import { parseGoTime } from "./GoTime.ts"
 import { type ChainID, type DiffID, type GraphId, type ImageID, parseDiffId, parseGraphId } from "./Ids.ts"
-import { type History, historyFromConfig, makeImageConfig } from "./ImageConfig.ts"
+import { type History, historyFromTree, makeImageConfig } from "./ImageConfig.ts"
 import { addV2Metadata, openImageStore, putImageConfig, readImageConfig, setImageParent, stageImageCollections } from "./ImageStore.ts"
 import { chainIdOf, driverIdsInUse, layerExists, readCacheId, readMount, registerLayer, saveMount, stageLayerCollection } from "./LayerStore.ts"
 import type { TargetDriver, TargetLayer, TargetMount } from "./TargetDriver.ts"
@@ -418,8 +418,9 @@ const migrateImages = async (
     let history: Array<History>
     let config: Uint8Array
     try {
-      history = [...(parent?.history ?? []), historyFromConfig(imageJson)]
-      config = makeImageConfig(imageJson, diffIds, history)
+      const tree = parseJsonTree(imageJson)
+      history = [...(parent?.history ?? []), historyFromTree(tree)]
+      config = makeImageConfig(imageJson, diffIds, history, tree)
     } catch (error) {
       throw new ImageFailure(errorMessage(error))
     }

@@ -22,7 +22,7 @@ import { checksums, type ChecksumsOptions, type LayerReport } from "../Checksums
 import { findDaemon } from "../DaemonGuard.ts"
 import { objectMembers, parseJsonTree } from "../GoJsonBytes.ts"
 import { type DiffID, EMPTY_LAYER_DIFF_ID, type GraphId } from "../Ids.ts"
-import { type History, historyFromConfig, makeImageConfig } from "../ImageConfig.ts"
+import { type History, historyFromTree, makeImageConfig } from "../ImageConfig.ts"
 import { errorText, graphPaths, listGraph, readLegacyRepositories, readParents } from "../LegacyGraph.ts"
 import { CONFIG_LEGACY, CONFIG_V2, CONTAINERS_DIR, MAX_CHAIN_DEPTH, MIGRATION_TAGS, readMappings } from "../Migrate.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
@@ -219,8 +219,9 @@ export const plan = (options: PlanOptions): Effect.Effect<PlanReport, never, Sto
       const json = readSmallFileSync(graphPaths(root, v1Id as GraphId).json, SMALL_FILE_LIMIT.config)
       const diffId = diffIds.get(v1Id) ?? EMPTY_LAYER_DIFF_ID
       const all = [...(parent?.diffIds ?? []), diffId]
-      const history = [...(parent?.history ?? []), historyFromConfig(json)]
-      const config = makeImageConfig(json, all, history)
+      const tree = parseJsonTree(json)
+      const history = [...(parent?.history ?? []), historyFromTree(tree)]
+      const config = makeImageConfig(json, all, history, tree)
       const exact = options.deep && !mappings.has(parentId) && (parent === undefined || parent.imageId !== undefined)
       return { diffIds: all, history, ...(exact ? { imageId: `sha256:${createHash("sha256").update(config).digest("hex")}` } : {}) }
     }
