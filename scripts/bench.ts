@@ -7,7 +7,8 @@
  *                        [--no-metadata]         (npm run bench -- ...)
  *
  * `--reference PATH` is a docker/v1.10-migrator binary (built from its source
- * with Go); without it only ours runs. After the checksums cases it runs the
+ * with Debian's Go by `bash scripts/build-go-reference.sh SOURCE`); without it
+ * only ours runs. After the checksums cases it runs the
  * metadata case (`migrate` of 10,000 pre-checksummed images,
  * scripts/bench-metadata.ts) with the same CLI, where that script exists,
  * unless `--no-metadata`.
