@@ -20,7 +20,7 @@
 export { builtinDrivers, type DriverPlugin } from "./plugins/index.ts"
 export { checksums, type ChecksumsReport, FallbackError, type LayerReport } from "./src/Checksums.ts"
 export { crc64, crc64Bytes, crc64Update } from "./src/Crc64.ts"
-export { type Crc64Engine, makeCrc64Engine } from "./src/Crc64Wasm.ts"
+export { type Crc64Engine, makeCrc64Engine } from "./src/Crc64Engine.ts"
 export { directoryDriver, type DirectoryLayout } from "./src/DirectoryDriver.ts"
 export { chooseDriver, RootError } from "./src/DockerRoot.ts"
 export { HashPool, type HashOutcome } from "./src/HashPool.ts"

@@ -11,7 +11,7 @@
  */
 import process from "node:process"
 import { crc64UpdateJs } from "../src/Crc64.ts"
-import { makeCrc64Engine, makeCrc64EngineFromModule } from "../src/Crc64Wasm.ts"
+import { makeCrc64EngineFromModule, makeWasmCrc64Engine } from "../src/Crc64Wasm.ts"
 import { crc64WasmModule, DEFAULT_SLICES } from "./build-crc64-wasm.ts"
 
 const BUFFER_BYTES = 1 << 20
@@ -32,7 +32,7 @@ const fillPattern = (target: Uint8Array): void => {
 
 const wasmContender = (name: string, slices: number | undefined): Contender => {
   const engine = slices === undefined
-    ? makeCrc64Engine(BUFFER_BYTES)
+    ? makeWasmCrc64Engine(BUFFER_BYTES)
     : makeCrc64EngineFromModule(new WebAssembly.Module(crc64WasmModule(slices)), BUFFER_BYTES)
   fillPattern(engine.buffer)
   return { name, data: engine.buffer, update: (crc) => engine.update(crc, BUFFER_BYTES) }
@@ -44,7 +44,7 @@ const contenders: Array<Contender> = [
   { name: "JS slicing-by-8", data: jsData, update: (crc) => crc64UpdateJs(crc, jsData) },
   wasmContender("wasm slicing-by-8", 8),
   wasmContender(`wasm slicing-by-16`, 16),
-  wasmContender(`wasm shipped (slicing-by-${DEFAULT_SLICES}, makeCrc64Engine)`, undefined),
+  wasmContender(`wasm shipped (slicing-by-${DEFAULT_SLICES}, makeWasmCrc64Engine)`, undefined),
 ]
 
 const runtime = "Bun" in globalThis
