@@ -5,9 +5,10 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { checksums, HashPool, builtinDrivers } from "./mod.ts"
+ * import { checksums, crc64EngineKind, HashPool, builtinDrivers } from "./mod.ts"
  *
- * const pool = new HashPool({ workers: 2, lanes: true })
+ * // CRC lane threads help only the WebAssembly CRC; the native one needs none.
+ * const pool = new HashPool({ workers: 2, lanes: crc64EngineKind() === "wasm" })
  * const report = await Effect.runPromise(
  *   checksums({ root: "/var/lib/docker", pool, concurrency: 4 }).pipe(
  *     Effect.provide(builtinDrivers.overlay!("/var/lib/docker", new Map())),
@@ -20,7 +21,7 @@
 export { builtinDrivers, type DriverPlugin } from "./plugins/index.ts"
 export { checksums, type ChecksumsReport, FallbackError, type LayerReport } from "./src/Checksums.ts"
 export { crc64, crc64Bytes, crc64Update } from "./src/Crc64.ts"
-export { type Crc64Engine, makeCrc64Engine } from "./src/Crc64Wasm.ts"
+export { type Crc64Engine, crc64EngineKind, makeCrc64Engine } from "./src/Crc64Engine.ts"
 export { directoryDriver, type DirectoryLayout } from "./src/DirectoryDriver.ts"
 export { chooseDriver, RootError } from "./src/DockerRoot.ts"
 export { HashPool, type HashOutcome } from "./src/HashPool.ts"

@@ -1,6 +1,8 @@
 /**
  * CRC-64/ISO in WebAssembly: slicing-by-16 over 64-bit tables, about 3x the
- * speed of plain JavaScript on Bun and 1.8x on Deno (`scripts/bench-crc64.ts`).
+ * speed of plain JavaScript on Bun and 1.8x on Deno (`scripts/bench-crc64.ts`);
+ * the engine wherever the native one (`Crc64Native.ts`) cannot load, chosen
+ * by `makeCrc64Engine` in `Crc64Engine.ts`.
  * Each engine owns its instance and memory (engines live in different worker
  * threads) and exposes an input buffer inside that memory, so file data is
  * read straight into it with no copy.
@@ -11,24 +13,14 @@
  *
  * @example
  * ```ts
- * const engine = makeCrc64Engine()
+ * const engine = makeWasmCrc64Engine()
  * const n = handle.read(engine.buffer, 0, engine.capacity)
  * crc = engine.update(crc, n)
  * ```
  * @module
  */
+import type { Crc64Engine } from "./Crc64Engine.ts"
 import { crc64WasmBytes } from "./Crc64Wasm.bytes.ts"
-
-/** A CRC-64 engine whose input buffer lives in wasm memory, so callers read file data straight into it. */
-export interface Crc64Engine {
-  /** View of wasm memory, `capacity` bytes, where callers put data to checksum. */
-  readonly buffer: Uint8Array
-  readonly capacity: number
-  /** Continues `crc` over `buffer[0, length)`. */
-  update(crc: bigint, length: number): bigint
-  /** Continues `crc` over any bytes (copies them through `buffer` in pieces). */
-  updateBytes(crc: bigint, data: Uint8Array): bigint
-}
 
 const PAGE_BYTES = 65536
 /** The module's `init` fills its tables inside page 0; the input buffer starts on the next page. */
@@ -43,7 +35,7 @@ type UpdateExport = (crc: bigint, pointer: number, length: number) => bigint
 /**
  * Makes an engine from any module with the generator's interface (`memory`,
  * `init`, `update`). Exposed so benchmarks can compare slicing widths; use
- * `makeCrc64Engine` otherwise.
+ * `makeWasmCrc64Engine` otherwise.
  */
 export const makeCrc64EngineFromModule = (module: WebAssembly.Module, capacity: number): Crc64Engine => {
   if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`bad CRC-64 buffer capacity ${capacity}`)
@@ -62,6 +54,7 @@ export const makeCrc64EngineFromModule = (module: WebAssembly.Module, capacity: 
   const updateAt = (crc: bigint, pointer: number, length: number): bigint =>
     BigInt.asUintN(64, wasmUpdate(crc, pointer, length))
   return {
+    kind: "wasm",
     buffer,
     capacity,
     update: (crc, length) => {
@@ -84,7 +77,7 @@ export const makeCrc64EngineFromModule = (module: WebAssembly.Module, capacity: 
 }
 
 /** Makes an engine with its own wasm instance and an input buffer of `capacity` bytes (default 1 MiB). */
-export const makeCrc64Engine = (capacity: number = DEFAULT_CAPACITY): Crc64Engine => {
+export const makeWasmCrc64Engine = (capacity: number = DEFAULT_CAPACITY): Crc64Engine => {
   shippedModule ??= new WebAssembly.Module(crc64WasmBytes)
   return makeCrc64EngineFromModule(shippedModule, capacity)
 }

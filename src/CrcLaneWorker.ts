@@ -5,7 +5,7 @@
  * @module
  */
 import { runCrcLaneConsumer } from "./CrcLane.ts"
-import { makeCrc64Engine } from "./Crc64Wasm.ts"
+import { makeCrc64Engine } from "./Crc64Engine.ts"
 
 declare const self: { onmessage: ((event: MessageEvent<SharedArrayBuffer>) => void) | null }
 

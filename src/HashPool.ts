@@ -16,7 +16,7 @@ export type HashOutcome =
 export interface HashPoolOptions {
   /** Layers hashed at once. */
   readonly workers: number
-  /** Give each layer worker a CRC lane thread (two cores per big layer). */
+  /** Give each layer worker a CRC lane thread (two cores per big layer): worth it with the WebAssembly CRC only. */
   readonly lanes: boolean
   /** Tar bytes hashed, reported as they go. */
   readonly onProgress?: ((bytes: number) => void) | undefined

@@ -7,7 +7,7 @@
  * @module
  */
 import { CrcLaneProducer } from "./CrcLane.ts"
-import { makeCrc64Engine } from "./Crc64Wasm.ts"
+import { makeCrc64Engine } from "./Crc64Engine.ts"
 import type { FromWorker, HashRequest, JobFailureReason, RegenerateJob, ToWorker, UnpackOutput } from "./HashJob.ts"
 import { overlayTarUnpacker } from "./overlay2/OverlayDiffApplier.ts"
 import { Buffer } from "node:buffer"

@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from "node:crypto"
 import { crc64Bytes } from "../../src/Crc64.ts"
-import type { Crc64Engine } from "../../src/Crc64Wasm.ts"
+import type { Crc64Engine } from "../../src/Crc64Engine.ts"
 import { encodeEntry, EntryType } from "../../src/TarSplit.ts"
 
 const BLOCK = 512

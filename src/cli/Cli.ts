@@ -15,6 +15,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as fs from "node:fs/promises"
 import { builtinDrivers, storeDrivers } from "../../plugins/index.ts"
 import { checksums, type ChecksumsReport } from "../Checksums.ts"
+import { crc64EngineKind } from "../Crc64Engine.ts"
 import { checkRoot, chooseDriver, RootError } from "../DockerRoot.ts"
 import { findDaemon, guardRoot, RootInUseError } from "../DaemonGuard.ts"
 import { rollback, RollbackError } from "../rollback/Rollback.ts"
@@ -497,6 +498,14 @@ export const cli = Command.make("cas-migrator").pipe(
   Command.withSubcommands([planCommand, checksumsCommand, migrateCommand, verifyCommand, rollbackCommand, exportCommand, pluginTestCommand]),
 )
 
+/**
+ * Whether each layer worker gets a CRC lane thread for big files' CRC-64: only
+ * with the WebAssembly CRC (about 2 GB/s, so a second core helps one big
+ * layer); the native one runs at tens of GB/s in the layer worker itself, and
+ * handing chunks to another thread would cost more than it saves.
+ */
+const crcLanes = (): boolean => crc64EngineKind() === "wasm"
+
 /** Runs `export` and prints its results; returns the exit code. */
 export const runExport = (
   config: ChecksumsConfig & Omit<ExportOptions, "root" | "driverName" | "pool">,
@@ -512,9 +521,9 @@ export const runExport = (
     const driver = drivers[driverName]!(config.root, yield* parseStorageOpts({ ...config, jobs: 1 }))
     const started = performance.now()
     const progress = new Progress()
-    // Each layer worker has a CRC lane thread: one big layer keeps two cores busy, as in checksums.
+    // Layer workers as in checksums (with CRC lanes only for the WebAssembly CRC).
     const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
+      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: crcLanes(), onProgress: (n) => progress.addBytes(n) })),
       (pool) => Effect.sync(() => pool.close()),
     )
     const report = yield* exportImages({
@@ -616,7 +625,7 @@ const prepare = (config: ChecksumsConfig) =>
     const driverName = yield* chooseDriver(config.root, Object.keys(drivers), config.driver)
     const progress = new Progress()
     const pool = yield* Effect.acquireRelease(
-      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: true, onProgress: (n) => progress.addBytes(n) })),
+      Effect.sync(() => new HashPool({ workers: config.jobs, lanes: crcLanes(), onProgress: (n) => progress.addBytes(n) })),
       (pool) => Effect.sync(() => pool.close()),
     )
     const options = {

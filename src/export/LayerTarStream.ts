@@ -7,7 +7,7 @@
  * @module
  */
 import { Effect } from "effect"
-import { type Crc64Engine, makeCrc64Engine } from "../Crc64Wasm.ts"
+import { type Crc64Engine, makeCrc64Engine } from "../Crc64Engine.ts"
 import { type DiffID, diffIdFromHex, type GraphId } from "../Ids.ts"
 import { LayerRoot } from "../LayerPath.ts"
 import { graphPaths } from "../LegacyGraph.ts"

@@ -29,7 +29,7 @@ import { errorMessage } from "../platform/ErrorCode.ts"
 import { readSmallFile, readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { legacyReference } from "../References.ts"
 import { StorageDriver } from "../StorageDriver.ts"
-import { makeCrc64Engine } from "../Crc64Wasm.ts"
+import { makeCrc64Engine } from "../Crc64Engine.ts"
 import { LayerRoot } from "../LayerPath.ts"
 import { assembleLayer } from "../TarSplitAssembler.ts"
 
