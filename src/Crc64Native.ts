@@ -20,12 +20,10 @@
 import process from "node:process"
 import type { Crc64Engine } from "./Crc64Engine.ts"
 import { crc64NativeBlob, crc64NativeEntries } from "./Crc64Native.bytes.ts"
+import { openLibc } from "./platform/Libc.ts"
 
 /** Continues `crc` over `data[0, length)`, `length >= 1`. */
 type Kernel = (crc: bigint, data: Uint8Array, length: number) => bigint
-
-/** The C library's names: glibc, then musl (the musl build of the binary). */
-const LIBC_NAMES = ["libc.so.6", "libc.musl-x86_64.so.1"]
 
 const PROT_READ = 1
 const PROT_WRITE = 2
@@ -84,39 +82,33 @@ interface Binding {
   release(kernelInUse: boolean): void
 }
 
-const openFirst = <A>(open: (name: string) => A): A => {
-  let last: unknown
-  for (const name of LIBC_NAMES) {
-    try {
-      return open(name)
-    } catch (error) {
-      last = error
-    }
-  }
-  throw new Error(`no C library (${LIBC_NAMES.join(", ")}): ${String(last)}`)
-}
-
 const mapped = (address: unknown): bigint | undefined =>
   typeof address === "bigint" && address !== MAP_FAILED && address !== 0n ? address : undefined
+
+/** `map`, `protect`, `copy` and `unmap` over the C library's symbols of those names (both runtimes' FFI call them alike). */
+const memoryCalls = (
+  c: Record<string, (...args: ReadonlyArray<unknown>) => unknown>,
+): Pick<Binding, "map" | "protect" | "copy" | "unmap"> => ({
+  map: (length) => mapped(c.mmap!(0n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)),
+  protect: (address, length, protection) => c.mprotect!(address, length, protection) === 0,
+  copy: (address, bytes) => void c.memcpy!(address, bytes, bytes.length),
+  unmap: (address, length) => void c.munmap!(address, length),
+})
 
 /** Bun: `CFunction` wraps a raw address in a JIT-compiled call (about 20 ns). */
 const bunBinding = (ffi: BunFfi): Binding => {
   const { u64, i32, ptr } = ffi.FFIType
   // Addresses go over as u64 (the same register as a pointer), so they stay bigint here.
-  const libc = openFirst((name) =>
+  const libc = openLibc((name) =>
     ffi.dlopen(name, {
       mmap: { args: [u64, u64, i32, i32, i32, u64], returns: u64 },
       mprotect: { args: [u64, u64, i32], returns: i32 },
       munmap: { args: [u64, u64], returns: i32 },
       memcpy: { args: [u64, ptr, u64], returns: u64 },
-    })
-  )
+    }), "the native CRC-64")
   const c = libc.symbols
   return {
-    map: (length) => mapped(c.mmap!(0n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)),
-    protect: (address, length, protection) => c.mprotect!(address, length, protection) === 0,
-    copy: (address, bytes) => void c.memcpy!(address, bytes, bytes.length),
-    unmap: (address, length) => void c.munmap!(address, length),
+    ...memoryCalls(c),
     supported: (address) => ffi.CFunction({ ptr: address, args: [], returns: i32 })() as number,
     kernel: (base) => {
       const call = ffi.CFunction({ ptr: base + BigInt(crc64NativeEntries.update), args: [u64, ptr, u64], returns: u64 })
@@ -134,21 +126,17 @@ const bunBinding = (ffi: BunFfi): Binding => {
  * small struct (CRC in, CRC out, length) in memory both sides see.
  */
 const denoBinding = (deno: DenoFfi): Binding => {
-  const libc = openFirst((name) =>
+  const libc = openLibc((name) =>
     deno.dlopen(name, {
       mmap: { parameters: ["u64", "usize", "i32", "i32", "i32", "i64"], result: "u64" },
       mprotect: { parameters: ["u64", "usize", "i32"], result: "i32" },
       munmap: { parameters: ["u64", "usize"], result: "i32" },
       memcpy: { parameters: ["u64", "buffer", "usize"], result: "u64" },
       bsearch: { parameters: ["u64", "buffer", "u64", "u64", "u64"], result: "void" },
-    })
-  )
+    }), "the native CRC-64")
   const c = libc.symbols
   return {
-    map: (length) => mapped(c.mmap!(0n, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n)),
-    protect: (address, length, protection) => c.mprotect!(address, length, protection) === 0,
-    copy: (address, bytes) => void c.memcpy!(address, bytes, bytes.length),
-    unmap: (address, length) => void c.munmap!(address, length),
+    ...memoryCalls(c),
     supported: (address) =>
       new deno.UnsafeFnPointer(deno.UnsafePointer.create(address), { parameters: [], result: "i32" }).call() as number,
     kernel: (base) => {
