@@ -10,7 +10,6 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import { readSmallFile, readSmallFileIfPresentSync, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
 import * as path from "node:path"
 import { goQuote } from "./GoJson.ts"

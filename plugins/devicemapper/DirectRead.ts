@@ -134,7 +134,7 @@ export const directRead = (metadata: string, data: string, scratch: string): Thi
       }
       return { path: image, isFile: true, release }
     },
-    sweepStale: async () => [], // its images are scratch directories, swept with them
+    sweepStale: () => Promise.resolve([]), // its images are scratch directories, swept with them
     close: async () => {},
   }
 }
