@@ -17,7 +17,7 @@ import process from "node:process"
 import { writeContainerImage } from "./scripts/container-image.ts"
 
 const root = path.dirname(new URL(import.meta.url).pathname)
-const entryPoints = ["src/cli/main.ts", "src/HashWorker.ts", "src/CrcLaneWorker.ts"]
+const entryPoints = ["src/cli/main.ts", "src/hash/HashWorker.ts", "src/hash/CrcLaneWorker.ts"]
 const targets = [
   { name: "glibc", target: "bun-linux-x64", file: "cas-migrator" },
   { name: "musl", target: "bun-linux-x64-musl", file: "cas-migrator-musl" },

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { directoryDriver } from "../src/DirectoryDriver.ts"
+import { directoryDriver } from "../src/driver/DirectoryDriver.ts"
 
 export const layer = (graphRoot: string) =>
   directoryDriver({

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Layer } from "effect"
-import type { DriverError, StorageDriver } from "../src/StorageDriver.ts"
+import type { DriverError, StorageDriver } from "../src/driver/StorageDriver.ts"
 import * as aufs from "./aufs.ts"
 import * as btrfs from "./btrfs.ts"
 import * as devicemapper from "./devicemapper.ts"

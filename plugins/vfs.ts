@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { directoryDriver } from "../src/DirectoryDriver.ts"
+import { directoryDriver } from "../src/driver/DirectoryDriver.ts"
 
 export const layer = (graphRoot: string) =>
   directoryDriver({

@@ -15,7 +15,7 @@ import { Effect, Layer } from "effect"
 import { type GraphId, parseGraphId } from "../src/Ids.ts"
 import { unmount } from "../src/platform/Mounts.ts"
 import { runCommand } from "../src/platform/RunCommand.ts"
-import { DriverError, StorageDriver } from "../src/StorageDriver.ts"
+import { DriverError, StorageDriver } from "../src/driver/StorageDriver.ts"
 import { sharedByKey } from "./SharedByKey.ts"
 import { scratchPrefix, sweepStaleScratch } from "./StaleScratch.ts"
 

@@ -13,10 +13,10 @@
  * @module
  */
 import process from "node:process"
-import { crc64UpdateJs } from "../src/Crc64.ts"
-import type { Crc64Engine } from "../src/Crc64Engine.ts"
-import { makeNativeCrc64Engine, nativeCrc64Unavailable } from "../src/Crc64Native.ts"
-import { makeCrc64EngineFromModule, makeWasmCrc64Engine } from "../src/Crc64Wasm.ts"
+import { crc64UpdateJs } from "../src/crc/Crc64.ts"
+import type { Crc64Engine } from "../src/crc/Crc64Engine.ts"
+import { makeNativeCrc64Engine, nativeCrc64Unavailable } from "../src/crc/Crc64Native.ts"
+import { makeCrc64EngineFromModule, makeWasmCrc64Engine } from "../src/crc/Crc64Wasm.ts"
 import { crc64WasmModule, DEFAULT_SLICES } from "./build-crc64-wasm.ts"
 
 const BUFFER_BYTES = 1 << 20

@@ -1,7 +1,7 @@
 /**
  * Builds the native CRC-64/ISO kernel (PCLMULQDQ folding, x86_64) from its
  * committed C source and writes it, as TypeScript, to
- * `src/Crc64Native.bytes.ts`, so the binary we ship always comes from a source
+ * `src/crc/Crc64Native.bytes.ts`, so the binary we ship always comes from a source
  * we commit, and neither CI nor a user needs a compiler:
  *
  *   bun scripts/build-crc64-native.ts
@@ -20,7 +20,7 @@
  *    undefined symbol such as `memcpy`) or has a relocation that is not
  *    PC-relative (an absolute address or a GOT entry would not survive being
  *    copied to an arbitrary address);
- * 5. writes `src/Crc64Native.bytes.ts`: the blob, the entry offsets, the
+ * 5. writes `src/crc/Crc64Native.bytes.ts`: the blob, the entry offsets, the
  *    SHA-256 of the two sources (a test checks the committed file matches the
  *    sources) and the toolchain that built it.
  *
@@ -45,7 +45,7 @@ const ISO_POLYNOMIAL_NORMAL = (1n << 64n) | 0x1bn
 const sourceDirectory = new URL("./native/", import.meta.url)
 export const CRC64_NATIVE_SOURCE = new URL("crc64-clmul.c", sourceDirectory)
 export const CRC64_NATIVE_HEADER = new URL("crc64-clmul-constants.h", sourceDirectory)
-const GENERATED = new URL("../src/Crc64Native.bytes.ts", import.meta.url)
+const GENERATED = new URL("../src/crc/Crc64Native.bytes.ts", import.meta.url)
 
 const degree = (a: bigint): number => a.toString(2).length - 1
 

@@ -1,7 +1,7 @@
 // deno-fmt-ignore-file -- the assembly below is laid out one wasm instruction group per line, which fmt would explode.
 /**
  * Emits the CRC-64/ISO WebAssembly kernel and writes it, as TypeScript, to
- * `src/Crc64Wasm.bytes.ts`, so the binary we ship always comes from a source
+ * `src/crc/Crc64Wasm.bytes.ts`, so the binary we ship always comes from a source
  * we commit and no toolchain (wat2wasm, clang) is needed.
  *
  *   bun scripts/build-crc64-wasm.ts
@@ -251,7 +251,7 @@ export const crc64WasmSource = (): string => {
 }
 
 if (import.meta.main) {
-  const target = new URL("../src/Crc64Wasm.bytes.ts", import.meta.url)
+  const target = new URL("../src/crc/Crc64Wasm.bytes.ts", import.meta.url)
   fs.writeFileSync(target, crc64WasmSource())
   process.stderr.write(`wrote ${target.pathname} (${crc64WasmModule().length} bytes of wasm)\n`)
 }

@@ -28,7 +28,7 @@ import * as path from "node:path"
 import process from "node:process"
 import { parseArgs } from "node:util"
 import { gzipSync } from "node:zlib"
-import { makeCrc64Engine } from "../src/Crc64Engine.ts"
+import { makeCrc64Engine } from "../src/crc/Crc64Engine.ts"
 import { type MemberHeader, TarRecorder } from "./make-graph/TarRecorder.ts"
 
 const DRIVERS = ["vfs", "overlay", "aufs", "btrfs"] as const

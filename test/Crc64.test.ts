@@ -1,9 +1,9 @@
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { test } from "node:test"
-import { crc64, crc64Bytes, crc64FromBytes, crc64Tables, crc64Update, crc64UpdateJs } from "../src/Crc64.ts"
-import { makeCrc64EngineFromModule, makeWasmCrc64Engine } from "../src/Crc64Wasm.ts"
-import { crc64WasmBytes } from "../src/Crc64Wasm.bytes.ts"
+import { crc64, crc64Bytes, crc64FromBytes, crc64Tables, crc64Update, crc64UpdateJs } from "../src/crc/Crc64.ts"
+import { makeCrc64EngineFromModule, makeWasmCrc64Engine } from "../src/crc/Crc64Wasm.ts"
+import { crc64WasmBytes } from "../src/crc/Crc64Wasm.bytes.ts"
 import { crc64WasmModule, crc64WasmSource } from "../scripts/build-crc64-wasm.ts"
 
 const ascii = (text: string): Uint8Array => new TextEncoder().encode(text)
@@ -191,7 +191,7 @@ test("crc64Bytes is big-endian, as Go's Sum, and crc64FromBytes reads it back", 
 })
 
 test("the committed Crc64Wasm.bytes.ts is what scripts/build-crc64-wasm.ts generates", () => {
-  const committed = readFileSync(new URL("../src/Crc64Wasm.bytes.ts", import.meta.url), "utf8")
+  const committed = readFileSync(new URL("../src/crc/Crc64Wasm.bytes.ts", import.meta.url), "utf8")
   assert.equal(committed, crc64WasmSource())
   assert.deepEqual(Array.from(crc64WasmBytes), Array.from(crc64WasmModule()))
   assert.equal(WebAssembly.validate(crc64WasmBytes), true)

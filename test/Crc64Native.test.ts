@@ -1,5 +1,5 @@
 /**
- * The native CRC-64/ISO kernel (PCLMULQDQ, `src/Crc64Native.ts`) against the
+ * The native CRC-64/ISO kernel (PCLMULQDQ, `src/crc/Crc64Native.ts`) against the
  * plain JavaScript reference, the engine chooser, and the generated files.
  * Where the CPU has PCLMULQDQ and SSE4.1 (x86_64 Linux), the native engine
  * must load: a chooser that silently fell back to WebAssembly fails here.
@@ -12,15 +12,15 @@ import { spawnSync } from "node:child_process"
 import process from "node:process"
 import { test } from "node:test"
 import fc from "fast-check"
-import { crc64, crc64UpdateJs } from "../src/Crc64.ts"
-import { crc64EngineKind, makeCrc64Engine } from "../src/Crc64Engine.ts"
-import { makeNativeCrc64Engine, nativeCrc64Available, nativeCrc64Unavailable } from "../src/Crc64Native.ts"
+import { crc64, crc64UpdateJs } from "../src/crc/Crc64.ts"
+import { crc64EngineKind, makeCrc64Engine } from "../src/crc/Crc64Engine.ts"
+import { makeNativeCrc64Engine, nativeCrc64Available, nativeCrc64Unavailable } from "../src/crc/Crc64Native.ts"
 import {
   crc64NativeBlob,
   crc64NativeEntries,
   crc64NativeSourceSha256,
   crc64NativeToolchain,
-} from "../src/Crc64Native.bytes.ts"
+} from "../src/crc/Crc64Native.bytes.ts"
 import {
   buildCrc64Native,
   CRC64_NATIVE_HEADER,

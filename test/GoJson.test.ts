@@ -5,8 +5,8 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import fc from "fast-check"
-import { goQuote } from "../src/GoJson.ts"
-import { unquote } from "../src/GoJsonBytes.ts"
+import { goQuote } from "../src/go/GoJson.ts"
+import { unquote } from "../src/go/GoJsonBytes.ts"
 
 const utf8 = new TextEncoder()
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { concatBytes } from "../src/Bytes.ts"
-import { GoTarWriter, goModTime, type TarHeader, type TarSink, TypeFlag } from "../src/GoTarWriter.ts"
+import { GoTarWriter, goModTime, type TarHeader, type TarSink, TypeFlag } from "../src/tar/GoTarWriter.ts"
 
 const utf8 = new TextEncoder()
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)

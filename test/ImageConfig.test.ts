@@ -8,9 +8,9 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { formatGoTime, parseGoTime } from "../src/GoTime.ts"
-import { compactJson, objectMembers } from "../src/GoJsonBytes.ts"
-import { dockerVersionLessThan, type History, historyFromConfig, makeImageConfig } from "../src/ImageConfig.ts"
+import { formatGoTime, parseGoTime } from "../src/go/GoTime.ts"
+import { compactJson, objectMembers } from "../src/go/GoJsonBytes.ts"
+import { dockerVersionLessThan, type History, historyFromConfig, makeImageConfig } from "../src/store/ImageConfig.ts"
 import { repo, tempDir } from "./support/cli.ts"
 
 const utf8 = new TextEncoder()

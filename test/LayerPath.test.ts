@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { test } from "node:test"
-import { LayerPathError, LayerRoot } from "../src/LayerPath.ts"
+import { LayerPathError, LayerRoot } from "../src/tar/LayerPath.ts"
 import { tempDir } from "./support/cli.ts"
 
 const utf8 = new TextEncoder()

@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { test } from "node:test"
 import { Effect, Result } from "effect"
 import type { GraphId } from "../src/Ids.ts"
-import { listGraph, ParentIdError, parentFromJson, readParent } from "../src/LegacyGraph.ts"
+import { listGraph, ParentIdError, parentFromJson, readParent } from "../src/legacy/LegacyGraph.ts"
 import { tempDir } from "./support/cli.ts"
 
 const A = "a".repeat(64)

@@ -9,9 +9,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import { test } from "node:test"
-import { StagedWrites } from "../src/StagedWrites.ts"
+import { StagedWrites } from "../src/store/StagedWrites.ts"
 import { syncFileSystem } from "../src/platform/SyncFileSystem.ts"
-import { TEMPORARY_PREFIX } from "../src/StoreFiles.ts"
+import { TEMPORARY_PREFIX } from "../src/store/StoreFiles.ts"
 
 const scratch = () => fs.mkdtempSync(path.join(os.tmpdir(), "migrate-speed-staged-"))
 

@@ -9,7 +9,7 @@ import {
   entryNameBytes,
   EntryType,
   JsonValueSplitter,
-} from "../src/TarSplit.ts"
+} from "../src/tar/TarSplit.ts"
 
 const decodeLine = (line: string) => decodeEntry(JSON.parse(line))
 

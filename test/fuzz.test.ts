@@ -9,11 +9,11 @@ import { Buffer } from "node:buffer"
 import { test } from "node:test"
 import fc from "fast-check"
 import { concatBytes } from "../src/Bytes.ts"
-import { compactJson, GoJsonSyntaxError, objectMembers, parseJsonTree } from "../src/GoJsonBytes.ts"
-import { GoTarWriter, type TarSink, TypeFlag } from "../src/GoTarWriter.ts"
-import { formatGoTime, GoTimeError, parseGoTime } from "../src/GoTime.ts"
-import { decodeLegacyRepositories, legacyReference, LegacyRepositoriesError, ReferenceError } from "../src/References.ts"
-import { BadEntry, decodeEntryText, encodeEntry, entryNameBytes, JsonValueSplitter } from "../src/TarSplit.ts"
+import { compactJson, GoJsonSyntaxError, objectMembers, parseJsonTree } from "../src/go/GoJsonBytes.ts"
+import { GoTarWriter, type TarSink, TypeFlag } from "../src/tar/GoTarWriter.ts"
+import { formatGoTime, GoTimeError, parseGoTime } from "../src/go/GoTime.ts"
+import { decodeLegacyRepositories, legacyReference, LegacyRepositoriesError, ReferenceError } from "../src/legacy/References.ts"
+import { BadEntry, decodeEntryText, encodeEntry, entryNameBytes, JsonValueSplitter } from "../src/tar/TarSplit.ts"
 
 const RUNS = { numRuns: 300 }
 const utf8 = new TextEncoder()

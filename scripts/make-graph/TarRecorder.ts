@@ -8,9 +8,9 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto"
-import { crc64Bytes } from "../../src/Crc64.ts"
-import type { Crc64Engine } from "../../src/Crc64Engine.ts"
-import { encodeEntry, EntryType } from "../../src/TarSplit.ts"
+import { crc64Bytes } from "../../src/crc/Crc64.ts"
+import type { Crc64Engine } from "../../src/crc/Crc64Engine.ts"
+import { encodeEntry, EntryType } from "../../src/tar/TarSplit.ts"
 
 const BLOCK = 512
 const RECORD = 10240

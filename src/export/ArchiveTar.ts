@@ -9,7 +9,7 @@
  * @module
  */
 import * as fs from "node:fs"
-import { GoTarWriter, type TarHeader, TypeFlag } from "../GoTarWriter.ts"
+import { GoTarWriter, type TarHeader, TypeFlag } from "../tar/GoTarWriter.ts"
 import { writeAllAt } from "../platform/WriteAll.ts"
 
 const utf8 = new TextEncoder()

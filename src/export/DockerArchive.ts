@@ -8,9 +8,9 @@
  * @module
  */
 import * as fs from "node:fs"
-import { goQuote } from "../GoJson.ts"
+import { goQuote } from "../go/GoJson.ts"
 import type { GraphId } from "../Ids.ts"
-import { graphPaths } from "../LegacyGraph.ts"
+import { graphPaths } from "../legacy/LegacyGraph.ts"
 import { readSmallFileSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { ArchiveTar, type PendingMember } from "./ArchiveTar.ts"
 import type { ImageWriter, ReadyImage } from "./ReadyImage.ts"

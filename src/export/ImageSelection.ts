@@ -10,9 +10,9 @@
  */
 import * as path from "node:path"
 import type { GraphId } from "../Ids.ts"
-import { readLegacyRepositories } from "../LegacyGraph.ts"
+import { readLegacyRepositories } from "../legacy/LegacyGraph.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { legacyReference, normalizeName, parseDigest } from "../References.ts"
+import { legacyReference, normalizeName, parseDigest } from "../legacy/References.ts"
 
 /** A legacy tag or digest, as `migrate` would store it. */
 export interface LegacyReference {

@@ -11,12 +11,12 @@
  */
 import * as fs from "node:fs"
 import { Effect, Schema } from "effect"
-import type { TarOutput } from "../HashJob.ts"
-import type { HashPool } from "../HashPool.ts"
+import type { TarOutput } from "../hash/HashJob.ts"
+import type { HashPool } from "../hash/HashPool.ts"
 import { type DiffID, diffIdFromHex, type GraphId, parseDiffId } from "../Ids.ts"
-import { graphPaths } from "../LegacyGraph.ts"
+import { graphPaths } from "../legacy/LegacyGraph.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
-import { regenerationParentRoot, StorageDriver } from "../StorageDriver.ts"
+import { regenerationParentRoot, StorageDriver } from "../driver/StorageDriver.ts"
 
 /** A layer's tar could not be produced, or its bytes do not hash to the diffID its helper files declare. */
 export class LayerTarError extends Schema.TaggedError<LayerTarError>()("LayerTarError", {

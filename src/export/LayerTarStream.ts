@@ -7,14 +7,14 @@
  * @module
  */
 import { Effect } from "effect"
-import { type Crc64Engine, makeCrc64Engine } from "../Crc64Engine.ts"
+import { type Crc64Engine, makeCrc64Engine } from "../crc/Crc64Engine.ts"
 import { type DiffID, diffIdFromHex, type GraphId } from "../Ids.ts"
-import { LayerRoot } from "../LayerPath.ts"
-import { graphPaths } from "../LegacyGraph.ts"
+import { LayerRoot } from "../tar/LayerPath.ts"
+import { graphPaths } from "../legacy/LegacyGraph.ts"
 import { errorMessage } from "../platform/ErrorCode.ts"
-import { regenerateLayer } from "../RegenerateLayer.ts"
-import { regenerationParentRoot, StorageDriver } from "../StorageDriver.ts"
-import { AssembleFailure, assembleLayer } from "../TarSplitAssembler.ts"
+import { regenerateLayer } from "../tar/RegenerateLayer.ts"
+import { regenerationParentRoot, StorageDriver } from "../driver/StorageDriver.ts"
+import { AssembleFailure, assembleLayer } from "../tar/TarSplitAssembler.ts"
 import { type LayerTar, LayerTarError, readDeclaredDiffId } from "./LayerTar.ts"
 
 let engine: Crc64Engine | undefined

@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { pipeline } from "node:stream/promises"
 import { createGzip } from "node:zlib"
-import { goQuote } from "../GoJson.ts"
+import { goQuote } from "../go/GoJson.ts"
 import type { GraphId } from "../Ids.ts"
 import type { ImageWriter, ReadyImage } from "./ReadyImage.ts"
 

@@ -18,7 +18,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import { readJournal, record, recordIfNew } from "../rollback/Journal.ts"
-import { TEMPORARY_PREFIX } from "../StoreFiles.ts"
+import { TEMPORARY_PREFIX } from "../store/StoreFiles.ts"
 
 export const OVERLAY2 = "overlay2"
 export const LINK_DIR = "l"

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs"
 import { Effect, Schema } from "effect"
-import { graphPaths, listGraph } from "../LegacyGraph.ts"
+import { graphPaths, listGraph } from "../legacy/LegacyGraph.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 
 /** The target file system has too little free space for the layers. */

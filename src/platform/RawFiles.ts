@@ -11,7 +11,7 @@
 import { Buffer } from "node:buffer"
 import * as fs from "node:fs"
 import { errorCode } from "./ErrorCode.ts"
-import { isValidUtf8 } from "../GoJson.ts"
+import { isValidUtf8 } from "../go/GoJson.ts"
 
 /** What a path or handle refers to. */
 export type FileKind = "file" | "directory" | "symlink" | "other"

@@ -17,12 +17,12 @@ import * as path from "node:path"
 import { Buffer } from "node:buffer"
 import { Effect, Exit, Fiber, type Layer } from "effect"
 import { compareBytes } from "../../src/Bytes.ts"
-import { makeCrc64Engine } from "../../src/Crc64Engine.ts"
+import { makeCrc64Engine } from "../../src/crc/Crc64Engine.ts"
 import type { GraphId } from "../../src/Ids.ts"
-import { listGraph, readParent } from "../../src/LegacyGraph.ts"
+import { listGraph, readParent } from "../../src/legacy/LegacyGraph.ts"
 import { type FileStat, rawFiles } from "../../src/platform/RawFiles.ts"
-import { regenerateLayer } from "../../src/RegenerateLayer.ts"
-import { type DriverError, StorageDriver } from "../../src/StorageDriver.ts"
+import { regenerateLayer } from "../../src/tar/RegenerateLayer.ts"
+import { type DriverError, StorageDriver } from "../../src/driver/StorageDriver.ts"
 
 export interface ConformanceOptions {
   /** The plugin's layer for this Docker root. */

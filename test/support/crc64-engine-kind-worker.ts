@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { makeCrc64Engine } from "../../src/Crc64Engine.ts"
-import { nativeCrc64Unavailable } from "../../src/Crc64Native.ts"
+import { makeCrc64Engine } from "../../src/crc/Crc64Engine.ts"
+import { nativeCrc64Unavailable } from "../../src/crc/Crc64Native.ts"
 
 declare const self: { postMessage(message: { kind: string; crc: string; why: string | undefined }): void }
 

@@ -10,17 +10,17 @@
  */
 import * as fs from "node:fs/promises"
 import * as fsSync from "node:fs"
-import { readSmallFileSync, readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
-import { isWriteError } from "./platform/ErrorCode.ts"
+import { readSmallFileSync, readSmallText, SMALL_FILE_LIMIT, SmallFileError } from "../platform/RegularFile.ts"
+import { isWriteError } from "../platform/ErrorCode.ts"
 import { Effect, Schema } from "effect"
-import type { HashPool } from "./HashPool.ts"
-import type { AheadSlot } from "./TargetDriver.ts"
+import type { HashPool } from "../hash/HashPool.ts"
+import type { AheadSlot } from "../driver/TargetDriver.ts"
 import * as path from "node:path"
-import { clearTemporaries, HelperFileError, temporaryTarData, writeHelperFiles } from "./HelperFiles.ts"
-import { diffIdFromHex, type GraphId } from "./Ids.ts"
-import { errorText, graphPaths, type GraphRootError, listGraph, readParent } from "./LegacyGraph.ts"
-import { JOURNAL, record } from "./rollback/Journal.ts"
-import { regenerationParentRoot, StorageDriver } from "./StorageDriver.ts"
+import { clearTemporaries, HelperFileError, temporaryTarData, writeHelperFiles } from "../legacy/HelperFiles.ts"
+import { diffIdFromHex, type GraphId } from "../Ids.ts"
+import { errorText, graphPaths, type GraphRootError, listGraph, readParent } from "../legacy/LegacyGraph.ts"
+import { JOURNAL, record } from "../rollback/Journal.ts"
+import { regenerationParentRoot, StorageDriver } from "../driver/StorageDriver.ts"
 
 /** Neither tar-split nor regenerating the tar gave the layer's diffID. */
 export class FallbackError extends Schema.TaggedError<FallbackError>()("FallbackError", {

@@ -7,10 +7,10 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Schema } from "effect"
-import { sortedByUtf8 } from "./Bytes.ts"
-import { errorCode, errorMessage } from "./platform/ErrorCode.ts"
-import { type GraphId, parseGraphId } from "./Ids.ts"
-import { readSmallFile, readSmallFileIfPresentSync, readSmallFileSync, SMALL_FILE_LIMIT, SmallFileError } from "./platform/RegularFile.ts"
+import { sortedByUtf8 } from "../Bytes.ts"
+import { errorCode, errorMessage } from "../platform/ErrorCode.ts"
+import { type GraphId, parseGraphId } from "../Ids.ts"
+import { readSmallFile, readSmallFileIfPresentSync, readSmallFileSync, SMALL_FILE_LIMIT, SmallFileError } from "../platform/RegularFile.ts"
 import { decodeLegacyRepositories } from "./References.ts"
 
 /** On-disk names in the legacy graph. */

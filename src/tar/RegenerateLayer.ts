@@ -9,7 +9,7 @@
 import * as fs from "node:fs"
 import process from "node:process"
 import { gzipSync } from "node:zlib"
-import type { Crc64Engine } from "./Crc64Engine.ts"
+import type { Crc64Engine } from "../crc/Crc64Engine.ts"
 import { GoTarWriter } from "./GoTarWriter.ts"
 import { writeChanges, writeTree } from "./LayerArchive.ts"
 import { TarSplitRecorder } from "./TarSplitRecorder.ts"

@@ -17,10 +17,10 @@
  *
  * @module
  */
-import { compareBytes, concatBytes, latin1 } from "./Bytes.ts"
+import { compareBytes, concatBytes, latin1 } from "../Bytes.ts"
 import { GoTarWriter, type TarHeader, TypeFlag } from "./GoTarWriter.ts"
-import { type FileStat, rawFiles } from "./platform/RawFiles.ts"
-import { lgetxattr } from "./platform/Xattr.ts"
+import { type FileStat, rawFiles } from "../platform/RawFiles.ts"
+import { lgetxattr } from "../platform/Xattr.ts"
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000

@@ -14,10 +14,10 @@
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Layer, Schema } from "effect"
-import type { DriverPlugin } from "../plugins/index.ts"
-import { type GraphId, parseGraphId } from "./Ids.ts"
+import type { DriverPlugin } from "../../plugins/index.ts"
+import { type GraphId, parseGraphId } from "../Ids.ts"
 import { DriverError, StorageDriver } from "./StorageDriver.ts"
-import { errorMessage } from "./platform/ErrorCode.ts"
+import { errorMessage } from "../platform/ErrorCode.ts"
 
 /** A plugin module could not be loaded or does not have the expected exports. */
 export class PluginError extends Schema.TaggedError<PluginError>()("PluginError", {

@@ -10,10 +10,10 @@
  * @module
  */
 import { createHash } from "node:crypto"
-import { readSmallFile, readSmallFileIfPresentSync, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import { readSmallFile, readSmallFileIfPresentSync, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import * as path from "node:path"
-import { goQuote } from "./GoJson.ts"
-import type { DiffID, ImageID } from "./Ids.ts"
+import { goQuote } from "../go/GoJson.ts"
+import type { DiffID, ImageID } from "../Ids.ts"
 import { StagedWrites } from "./StagedWrites.ts"
 import { makeDirectories } from "./StoreFiles.ts"
 

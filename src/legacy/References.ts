@@ -8,8 +8,8 @@
  */
 
 import { Buffer } from "node:buffer"
-import { goQuote } from "./GoJson.ts"
-import { type JsonNode, parseJsonTree } from "./GoJsonBytes.ts"
+import { goQuote } from "../go/GoJson.ts"
+import { type JsonNode, parseJsonTree } from "../go/GoJsonBytes.ts"
 
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
 const HOSTNAME_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"

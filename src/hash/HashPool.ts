@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { makeLaneMemory, stopLane } from "./CrcLane.ts"
+import { makeLaneMemory, stopLane } from "../crc/CrcLane.ts"
 import type { FromWorker, JobFailureReason, TarOutput, ToWorker, UnpackOutput } from "./HashJob.ts"
-import type { RegenerateRequest } from "./RegenerateLayer.ts"
+import type { RegenerateRequest } from "../tar/RegenerateLayer.ts"
 
 /** What hashing one layer gave. */
 export type HashOutcome =
@@ -36,7 +36,16 @@ interface Slot {
   busy: { readonly job: number; readonly resolve: (outcome: HashOutcome) => void } | undefined
 }
 
-const spawn = (file: string): Worker => new Worker(new URL(file, import.meta.url).href, { type: "module" })
+/**
+ * Starts the worker whose entry file sits beside this one. In a `bun build
+ * --compile` binary every module's `import.meta.url` is the executable's
+ * (`/$bunfs/root/<name>`) and the entry points sit below it by their paths
+ * under `src/` (see build.ts), so there the path is given from `src/`.
+ */
+const spawn = (file: string): Worker => {
+  const compiled = import.meta.url.includes("/$bunfs/")
+  return new Worker(new URL(compiled ? `./hash/${file}` : `./${file}`, import.meta.url).href, { type: "module" })
+}
 
 /** Starts the workers; `close` terminates them. */
 export class HashPool {
@@ -49,9 +58,9 @@ export class HashPool {
 
   constructor(private readonly options: HashPoolOptions) {
     for (let i = 0; i < Math.max(1, options.workers); i++) {
-      const worker = spawn("./HashWorker.ts")
+      const worker = spawn("HashWorker.ts")
       const memory = options.lanes ? makeLaneMemory() : undefined
-      const lane = memory === undefined ? undefined : spawn("./CrcLaneWorker.ts")
+      const lane = memory === undefined ? undefined : spawn("CrcLaneWorker.ts")
       if (lane !== undefined) lane.postMessage(memory)
       const slot: Slot = { worker, lane, laneMemory: memory, busy: undefined }
       worker.onmessage = (event: MessageEvent<FromWorker>) => this.receive(slot, event.data)
@@ -87,10 +96,17 @@ export class HashPool {
 
   private submit(request: JobRequest): Promise<HashOutcome> {
     if (this.closed) return Promise.reject(new Error("Cannot hash a layer: the worker pool is closed"))
+    if (this.slots.length === 0) return Promise.resolve(this.noWorkers())
     return new Promise((resolve) => {
       this.queue.push({ request, resolve })
       this.dispatch()
     })
+  }
+
+  /** Why the pool has no worker left (each crashed): what a job then gets instead of waiting forever. */
+  private lastCrash = "no worker started"
+  private noWorkers(): HashOutcome {
+    return { ok: false, reason: "ReadError", detail: `no layer worker left: ${this.lastCrash}` }
   }
 
   close(): void {
@@ -138,9 +154,19 @@ export class HashPool {
     this.dispatch()
   }
 
+  /** A worker died (or never loaded): its layer fails, it takes no more, and with none left every waiting layer fails. */
   private crash(slot: Slot, message: string): void {
     const busy = slot.busy
     slot.busy = undefined
     busy?.resolve({ ok: false, reason: "ReadError", detail: `worker crashed: ${message}` })
+    const at = this.slots.indexOf(slot)
+    if (at === -1) return
+    this.slots.splice(at, 1)
+    if (slot.laneMemory !== undefined) stopLane(slot.laneMemory)
+    slot.lane?.terminate()
+    slot.worker.terminate()
+    this.lastCrash = message
+    if (this.slots.length === 0) for (const pending of this.queue.splice(0)) pending.resolve(this.noWorkers())
+    else this.dispatch()
   }
 }

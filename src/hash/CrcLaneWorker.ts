@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { runCrcLaneConsumer } from "./CrcLane.ts"
-import { makeCrc64Engine } from "./Crc64Engine.ts"
+import { runCrcLaneConsumer } from "../crc/CrcLane.ts"
+import { makeCrc64Engine } from "../crc/Crc64Engine.ts"
 
 declare const self: { onmessage: ((event: MessageEvent<SharedArrayBuffer>) => void) | null }
 

@@ -17,8 +17,8 @@
  * @module
  */
 import { Context, Effect, Schema, type Scope } from "effect"
-import { type GraphId, parseGraphId } from "./Ids.ts"
-import type { LayerFiles } from "./RegenerateLayer.ts"
+import { type GraphId, parseGraphId } from "../Ids.ts"
+import type { LayerFiles } from "../tar/RegenerateLayer.ts"
 
 /** The storage drivers of Docker <= 1.9. */
 export const DRIVER_NAMES = ["aufs", "overlay", "btrfs", "zfs", "devicemapper", "vfs"] as const

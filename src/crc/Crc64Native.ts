@@ -20,7 +20,7 @@
 import process from "node:process"
 import type { Crc64Engine } from "./Crc64Engine.ts"
 import { crc64NativeBlob, crc64NativeEntries } from "./Crc64Native.bytes.ts"
-import { openLibc } from "./platform/Libc.ts"
+import { openLibc } from "../platform/Libc.ts"
 
 /** Continues `crc` over `data[0, length)`, `length >= 1`. */
 type Kernel = (crc: bigint, data: Uint8Array, length: number) => bigint

@@ -9,7 +9,7 @@
  */
 import * as fs from "node:fs/promises"
 import { Effect, Schema } from "effect"
-import type { DiffID } from "./Ids.ts"
+import type { DiffID } from "../Ids.ts"
 import { errorText, type graphPaths } from "./LegacyGraph.ts"
 
 /** A helper file could not be written. */

@@ -10,9 +10,9 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto"
-import { concatBytes } from "./Bytes.ts"
-import { crc64Bytes } from "./Crc64.ts"
-import type { Crc64Engine } from "./Crc64Engine.ts"
+import { concatBytes } from "../Bytes.ts"
+import { crc64Bytes } from "../crc/Crc64.ts"
+import type { Crc64Engine } from "../crc/Crc64Engine.ts"
 import { encodeEntry, EntryType } from "./TarSplit.ts"
 
 /** Where the recorded JSON lines go (a gzip stream, in practice). */

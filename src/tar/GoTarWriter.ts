@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { concatBytes } from "./Bytes.ts"
+import { concatBytes } from "../Bytes.ts"
 
 /** Where the writer's bytes go (a `TarSplitRecorder`): structure, entry boundaries (as a tar reader names them) and content. */
 export interface TarSink {

@@ -8,9 +8,9 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
-import { type GraphId, parseGraphId } from "./Ids.ts"
-import type { LayerFiles } from "./RegenerateLayer.ts"
-import { errorCode } from "./platform/ErrorCode.ts"
+import { type GraphId, parseGraphId } from "../Ids.ts"
+import type { LayerFiles } from "../tar/RegenerateLayer.ts"
+import { errorCode } from "../platform/ErrorCode.ts"
 import { DriverError, StorageDriver } from "./StorageDriver.ts"
 
 export interface DirectoryLayout {

@@ -8,12 +8,12 @@
  */
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import { copyRegularFileSync, readSmallText, SMALL_FILE_LIMIT } from "./platform/RegularFile.ts"
+import { copyRegularFileSync, readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 import * as path from "node:path"
-import type { ChainID, DiffID } from "./Ids.ts"
+import type { ChainID, DiffID } from "../Ids.ts"
 import { StagedWrites } from "./StagedWrites.ts"
 import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
-import { writeAll } from "./platform/WriteAll.ts"
+import { writeAll } from "../platform/WriteAll.ts"
 
 export const LAYERDB = "layerdb"
 const SHA256 = "sha256"

@@ -19,9 +19,9 @@
  * @module
  */
 import { Buffer } from "node:buffer"
-import { goQuote, isValidUtf8 } from "./GoJson.ts"
-import { type JsonNode, parseJsonTree } from "./GoJsonBytes.ts"
-import { errorMessage } from "./platform/ErrorCode.ts"
+import { goQuote, isValidUtf8 } from "../go/GoJson.ts"
+import { type JsonNode, parseJsonTree } from "../go/GoJsonBytes.ts"
+import { errorMessage } from "../platform/ErrorCode.ts"
 
 /** Entry kinds of tar-split's `storage.Type`. */
 export const EntryType = { File: 1, Segment: 2 } as const

@@ -6,16 +6,16 @@
  *
  * @module
  */
-import { CrcLaneProducer } from "./CrcLane.ts"
-import { makeCrc64Engine } from "./Crc64Engine.ts"
+import { CrcLaneProducer } from "../crc/CrcLane.ts"
+import { makeCrc64Engine } from "../crc/Crc64Engine.ts"
 import type { FromWorker, HashRequest, JobFailureReason, RegenerateJob, ToWorker, UnpackOutput } from "./HashJob.ts"
-import { overlayTarUnpacker } from "./overlay2/OverlayDiffApplier.ts"
+import { overlayTarUnpacker } from "../overlay2/OverlayDiffApplier.ts"
 import { Buffer } from "node:buffer"
-import { LayerRoot } from "./LayerPath.ts"
-import { regenerateLayer } from "./RegenerateLayer.ts"
-import { AssembleFailure, assembleLayer } from "./TarSplitAssembler.ts"
-import { errorMessage } from "./platform/ErrorCode.ts"
-import { writeAllAt } from "./platform/WriteAll.ts"
+import { LayerRoot } from "../tar/LayerPath.ts"
+import { regenerateLayer } from "../tar/RegenerateLayer.ts"
+import { AssembleFailure, assembleLayer } from "../tar/TarSplitAssembler.ts"
+import { errorMessage } from "../platform/ErrorCode.ts"
+import { writeAllAt } from "../platform/WriteAll.ts"
 import * as fs from "node:fs"
 import type { TarOutput } from "./HashJob.ts"
 

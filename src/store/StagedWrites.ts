@@ -21,8 +21,8 @@
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { syncFileSystems } from "./platform/SyncFileSystem.ts"
-import { writeAll } from "./platform/WriteAll.ts"
+import { syncFileSystems } from "../platform/SyncFileSystem.ts"
+import { writeAll } from "../platform/WriteAll.ts"
 import { TEMPORARY_PREFIX } from "./StoreFiles.ts"
 
 const encoder = new TextEncoder()

@@ -11,11 +11,11 @@
  * @module
  */
 import { Buffer } from "node:buffer"
-import { goQuote } from "./GoJson.ts"
-import { sortedByUtf8 } from "./Bytes.ts"
-import { compactJson, type JsonNode, objectMembers, parseJsonTree } from "./GoJsonBytes.ts"
-import { formatGoTime, type GoTime } from "./GoTime.ts"
-import { decodeV1Image, encodeV1Image, V1ImageError } from "./V1Image.ts"
+import { goQuote } from "../go/GoJson.ts"
+import { sortedByUtf8 } from "../Bytes.ts"
+import { compactJson, type JsonNode, objectMembers, parseJsonTree } from "../go/GoJsonBytes.ts"
+import { formatGoTime, type GoTime } from "../go/GoTime.ts"
+import { decodeV1Image, encodeV1Image, V1ImageError } from "../legacy/V1Image.ts"
 
 /** One `history` entry (Docker 1.10's `image.History`). */
 export interface History {

@@ -11,7 +11,7 @@
  * @module
  */
 import { Buffer } from "node:buffer"
-import { type FileHandle, rawFiles, type RawFiles, SystemCallError } from "./platform/RawFiles.ts"
+import { type FileHandle, rawFiles, type RawFiles, SystemCallError } from "../platform/RawFiles.ts"
 
 /** Why a name could not be opened inside the layer. */
 export type LayerPathProblem = "Escapes" | "Missing" | "NotRegular" | "Unreadable"

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { RegenerateRequest } from "./RegenerateLayer.ts"
-import type { AssembleFailureReason } from "./TarSplitAssembler.ts"
+import type { RegenerateRequest } from "../tar/RegenerateLayer.ts"
+import type { AssembleFailureReason } from "../tar/TarSplitAssembler.ts"
 
 /** Sent once to a layer worker: the shared memory of its CRC lane, if it has one, and the pool's idle count. */
 export interface WorkerInit {

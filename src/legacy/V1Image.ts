@@ -9,9 +9,9 @@
  * @module
  */
 import { Buffer } from "node:buffer"
-import { goQuote } from "./GoJson.ts"
-import type { JsonNode } from "./GoJsonBytes.ts"
-import { formatGoTime, type GoTime, unmarshalGoTime, ZERO_TIME } from "./GoTime.ts"
+import { goQuote } from "../go/GoJson.ts"
+import type { JsonNode } from "../go/GoJsonBytes.ts"
+import { formatGoTime, type GoTime, unmarshalGoTime, ZERO_TIME } from "../go/GoTime.ts"
 
 /** A value Go's decoder would not put in the field. */
 export class V1ImageError extends Error {

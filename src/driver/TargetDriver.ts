@@ -8,7 +8,7 @@
  */
 import type { Effect } from "effect"
 import { Schema } from "effect"
-import type { DiffID, GraphId } from "./Ids.ts"
+import type { DiffID, GraphId } from "../Ids.ts"
 import type { StorageDriver } from "./StorageDriver.ts"
 
 /** A layer (or a container's layer) could not be made in the target driver. */
