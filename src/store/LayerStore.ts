@@ -2,7 +2,8 @@
  * Docker 1.10's layer store metadata under `image/<driver>/layerdb/`: one
  * directory per chain ID (`diff`, `size`, `cache-id`, `parent`,
  * `tar-split.json.gz`), committed as Docker did, by renaming a finished
- * directory out of `tmp/`; and `mounts/<container>/` for read-write layers.
+ * directory out of `tmp/` (or, in a fresh store, with the whole `sha256/`
+ * staged by `StagedWrites`); and `mounts/<container>/` for read-write layers.
  *
  * @module
  */
@@ -32,8 +33,8 @@ export const layerDirectory = (storeRoot: string, chainId: ChainID) => path.join
 /**
  * Registers a legacy layer (`RegisterByGraphID`): nothing happens when the
  * chain ID is already there or staged (a duplicate image keeps the first
- * cache-id). The directory is built in `tmp/` and joins `writes` (committed
- * here without one).
+ * cache-id). The directory is built in `tmp/`, or straight in `sha256/` when
+ * `writes` stages it whole, and joins `writes` (committed here without one).
  */
 export const registerLayer = (storeRoot: string, layer: {
   readonly graphId: string
@@ -74,7 +75,6 @@ export const registerLayer = (storeRoot: string, layer: {
   return chainId
 }
 
-/** A layer's chain ID is registered (or staged in `writes`). */
 /** A new file in a layer directory being made (no truncate: `writeFileSync` costs an `ftruncate` more). */
 const writeNewFile = (file: string, text: string, mode: number): void => {
   const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
@@ -91,6 +91,7 @@ const encoder = new TextEncoder()
 export const stageLayerCollection = (storeRoot: string, writes: StagedWrites): void =>
   writes.stageCollection(path.join(storeRoot, LAYERDB, SHA256), 0o755)
 
+/** A layer's chain ID is registered (or staged in `writes`). */
 export const layerExists = (storeRoot: string, chainId: ChainID, writes?: StagedWrites): boolean => {
   const directory = layerDirectory(storeRoot, chainId)
   return (writes?.isStaged(directory) ?? false) || fs.lstatSync(directory, { throwIfNoEntry: false }) !== undefined
