@@ -14,7 +14,7 @@ import * as path from "node:path"
 import type { ChainID, DiffID } from "../Ids.ts"
 import { StagedWrites } from "./StagedWrites.ts"
 import { makeDirectories, writeFileAtomic } from "./StoreFiles.ts"
-import { writeAll } from "../platform/WriteAll.ts"
+import { writeWholeFile } from "../platform/WriteAll.ts"
 
 export const LAYERDB = "layerdb"
 const SHA256 = "sha256"
@@ -62,10 +62,10 @@ export const registerLayer = (storeRoot: string, layer: {
   const mode = 0o644
   try {
     copyRegularFileSync(layer.tarDataPath, path.join(work, "tar-split.json.gz"), mode)
-    writeNewFile(path.join(work, "size"), String(layer.size), mode)
-    if (layer.parent !== undefined) writeNewFile(path.join(work, "parent"), layer.parent, mode)
-    writeNewFile(path.join(work, "diff"), layer.diffId, mode)
-    writeNewFile(path.join(work, "cache-id"), layer.cacheId ?? layer.graphId, mode)
+    writeText(path.join(work, "size"), String(layer.size), mode)
+    if (layer.parent !== undefined) writeText(path.join(work, "parent"), layer.parent, mode)
+    writeText(path.join(work, "diff"), layer.diffId, mode)
+    writeText(path.join(work, "cache-id"), layer.cacheId ?? layer.graphId, mode)
   } catch (error) {
     fs.rmSync(work, { recursive: true, force: true })
     throw error
@@ -75,17 +75,11 @@ export const registerLayer = (storeRoot: string, layer: {
   return chainId
 }
 
-/** A new file in a layer directory being made (no truncate: `writeFileSync` costs an `ftruncate` more). */
-const writeNewFile = (file: string, text: string, mode: number): void => {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
-  try {
-    writeAll(fd, encoder.encode(text))
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 const encoder = new TextEncoder()
+
+/** A new file in a layer directory being made (`O_EXCL`, no truncate: `writeFileSync` costs an `ftruncate` more). */
+const writeText = (file: string, text: string, mode: number): void =>
+  writeWholeFile(file, encoder.encode(text), mode, fs.constants.O_EXCL)
 
 /** The layer store's directory of one entry per layer, staged whole by a batch that may fill it (see `StagedWrites`). */
 export const stageLayerCollection = (storeRoot: string, writes: StagedWrites): void =>

@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { syncFileSystems } from "../platform/SyncFileSystem.ts"
-import { writeAll } from "../platform/WriteAll.ts"
+import { writeWholeFile } from "../platform/WriteAll.ts"
 import { TEMPORARY_PREFIX } from "./StoreFiles.ts"
 
 const encoder = new TextEncoder()
@@ -48,13 +48,13 @@ export class StagedWrites {
     const inCollection = this.placeOf(target)
     if (inCollection !== undefined) {
       // Nothing reads the collection's temporary before `commit`: the file is written in place, a second write replaces it.
-      writeWhole(inCollection, bytes, mode, fs.constants.O_TRUNC)
+      writeWholeFile(inCollection, bytes, mode, fs.constants.O_TRUNC)
       this.targets.add(target)
       if (keep) this.kept.set(target, bytes)
       return
     }
     const temporary = path.join(path.dirname(target), `${TEMPORARY_PREFIX}${path.basename(target)}-${randomBytes(6).toString("hex")}`)
-    writeWhole(temporary, bytes, mode, fs.constants.O_EXCL)
+    writeWholeFile(temporary, bytes, mode, fs.constants.O_EXCL)
     this.renames.push({ from: temporary, to: target, directory: false })
     this.targets.add(target)
     if (keep) this.kept.set(target, bytes)
@@ -196,19 +196,6 @@ export class StagedWrites {
     this.kept.clear()
     return renames
   }
-}
-
-/** Writes a whole file at `file` (opened with `flag` besides create and write-only), removing it if the write fails. */
-const writeWhole = (file: string, bytes: Uint8Array, mode: number, flag: number): void => {
-  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | flag, mode)
-  try {
-    writeAll(fd, bytes)
-  } catch (error) {
-    fs.closeSync(fd)
-    fs.rmSync(file, { force: true })
-    throw error
-  }
-  fs.closeSync(fd)
 }
 
 /**
