@@ -52,6 +52,13 @@ const headersOf = (...headers: Array<TarHeader>) => {
 const field = (block: Uint8Array, offset: number, size: number) => text(block.subarray(offset, offset + size))
 const block = (stream: Uint8Array, index: number) => stream.subarray(index * 512, index * 512 + 512)
 
+/** A header field without the NUL padding at its end. */
+const unpadded = (value: string) => {
+  let end = value.length
+  while (end > 0 && value.charCodeAt(end - 1) === 0) end--
+  return value.slice(0, end)
+}
+
 test("headers are ustar with version 00 by default", () => {
   const { stream } = headersOf(header())
   assert.equal(field(block(stream, 0), 257, 8), "ustar\u000000")
@@ -88,7 +95,8 @@ test("mtimes are whole seconds, and 0 before 1970 or after 2242", () => {
 test("the checksum is six octal digits, NUL and space", () => {
   const { stream } = headersOf(header())
   const b = block(stream, 0)
-  assert.match(field(b, 148, 8), /^[0-7]{6}\u0000 $/)
+  assert.match(field(b, 148, 6), /^[0-7]{6}$/)
+  assert.equal(field(b, 154, 2), "\u0000 ")
   let sum = 0
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!
   assert.equal(parseInt(field(b, 148, 6), 8), sum)
@@ -98,7 +106,7 @@ test("a long ASCII name is split into ustar prefix + name, and the reader sees p
   const name = `${"p".repeat(60)}/${"q".repeat(60)}/file.txt`
   const { stream, names } = headersOf(header({ name: utf8.encode(name) }))
   assert.equal(field(block(stream, 0), 0, 9), "file.txt\u0000")
-  assert.equal(field(block(stream, 0), 345, 122).replace(/\u0000+$/, ""), `${"p".repeat(60)}/${"q".repeat(60)}`)
+  assert.equal(unpadded(field(block(stream, 0), 345, 122)), `${"p".repeat(60)}/${"q".repeat(60)}`)
   assert.deepEqual(names, [name])
 })
 
@@ -124,7 +132,7 @@ test("a name that cannot be split gets a PAX header named <dir>/PaxHeaders.<pid>
 test("a non-ASCII name gets a PAX path record and an ASCII-only PAX header name", () => {
   const name = utf8.encode("usr/café-日本.txt")
   const { stream, names } = headersOf(header({ name }))
-  assert.equal(field(block(stream, 0), 0, 32).replace(/\u0000+$/, ""), "usr/PaxHeaders.4242/caf-.txt")
+  assert.equal(unpadded(field(block(stream, 0), 0, 32)), "usr/PaxHeaders.4242/caf-.txt")
   assert.deepEqual(names, ["usr/café-日本.txt"])
 })
 

@@ -12,10 +12,10 @@ const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 test("concurrent users share one resource, destroyed after the last release", async () => {
   const events: Array<string> = []
   let made = 0
-  const shared = sharedByKey(async (key: string) => {
+  const shared = sharedByKey((key: string) => {
     events.push(`make ${key}`)
-    return `${key}#${++made}`
-  }, async (resource) => void events.push(`destroy ${resource}`))
+    return Promise.resolve(`${key}#${++made}`)
+  }, (resource) => Promise.resolve(void events.push(`destroy ${resource}`)))
   const [a, b] = await Promise.all([shared.acquire("x"), shared.acquire("x")])
   assert.equal(a, "x#1")
   assert.equal(b, "x#1")
@@ -28,9 +28,9 @@ test("concurrent users share one resource, destroyed after the last release", as
 test("a resource is made again only after its previous one is destroyed", async () => {
   const events: Array<string> = []
   let made = 0
-  const shared = sharedByKey(async (key: string) => {
+  const shared = sharedByKey((key: string) => {
     events.push(`make ${key}`)
-    return `${key}#${++made}`
+    return Promise.resolve(`${key}#${++made}`)
   }, async (resource) => {
     events.push(`destroying ${resource}`)
     await tick(30)
@@ -47,10 +47,10 @@ test("a resource is made again only after its previous one is destroyed", async 
 test("a resource that could not be made is tried again by the next user, and nothing is destroyed", async () => {
   let attempts = 0
   const destroyed: Array<string> = []
-  const shared = sharedByKey(async (key: string) => {
-    if (++attempts === 1) throw new Error("busy")
-    return key
-  }, async (resource) => void destroyed.push(resource))
+  const shared = sharedByKey((key: string) => {
+    if (++attempts === 1) return Promise.reject(new Error("busy"))
+    return Promise.resolve(key)
+  }, (resource) => Promise.resolve(void destroyed.push(resource)))
   await assert.rejects(shared.acquire("x"), /busy/)
   await shared.release("x")
   assert.equal(await shared.acquire("x"), "x")

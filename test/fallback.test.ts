@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict"
 import { Buffer } from "node:buffer"
-import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"

@@ -7,13 +7,11 @@
  * are then as before.
  */
 import assert from "node:assert/strict"
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import process from "node:process"
 import { test } from "node:test"
 import { haveDockerd, withDockerd } from "./support/dockerd.ts"
-import { changedPaths, extractGolden, isRoot, repo, runCli, sh, snapshot, startCli, tempDir } from "./support/cli.ts"
+import { changedPaths, extractGolden, isRoot, runCli, snapshot, startCli } from "./support/cli.ts"
 
 const NEEDS_ROOT = "needs root: the goldens hold device nodes, uid 3000000 files and trusted.* xattrs"
 if (!isRoot) console.warn(`\n*** rollback tests NOT RUN: ${NEEDS_ROOT} ***\n`)

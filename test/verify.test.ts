@@ -10,7 +10,6 @@ import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import process from "node:process"
 import { test } from "node:test"
 import { gunzipSync } from "node:zlib"
 import { haveDockerd, withDockerd } from "./support/dockerd.ts"
@@ -71,7 +70,7 @@ test("the migrated vfs golden: verify reports exactly the golden's own faults", 
 /** Each corruption, applied to a copy of the migrated golden, and what verify must then say. */
 const CORRUPTIONS: Record<string, { readonly apply: (root: string, t: Targets) => string; readonly says: RegExp; readonly quick?: boolean }> = {
   "a byte changed in a layer file": {
-    apply: (root, t) => {
+    apply: (_root, t) => {
       const file = t.layerFile
       const bytes = fs.readFileSync(file)
       bytes[0] = bytes[0]! ^ 0xff
@@ -86,31 +85,31 @@ const CORRUPTIONS: Record<string, { readonly apply: (root: string, t: Targets) =
     quick: true,
   },
   "a removed tar-split.json.gz": {
-    apply: (root, t) => (fs.rmSync(path.join(t.layerDir, "tar-split.json.gz")), t.layer),
+    apply: (_root, t) => (fs.rmSync(path.join(t.layerDir, "tar-split.json.gz")), t.layer),
     says: /^missing$/,
     quick: true,
   },
   "a corrupt tar-split.json.gz": {
-    apply: (root, t) => (fs.writeFileSync(path.join(t.layerDir, "tar-split.json.gz"), "not gzip"), t.layer),
+    apply: (_root, t) => (fs.writeFileSync(path.join(t.layerDir, "tar-split.json.gz"), "not gzip"), t.layer),
     says: /its tar cannot be rebuilt/,
   },
   "a changed diff": {
-    apply: (root, t) => (fs.writeFileSync(path.join(t.layerDir, "diff"), `sha256:${"1".repeat(64)}`), t.layer),
+    apply: (_root, t) => (fs.writeFileSync(path.join(t.layerDir, "diff"), `sha256:${"1".repeat(64)}`), t.layer),
     says: /chain ID is not SHA-256|hashes to/,
     quick: true,
   },
   "a size with a trailing newline": {
-    apply: (root, t) => (fs.appendFileSync(path.join(t.layerDir, "size"), "\n"), t.layer),
+    apply: (_root, t) => (fs.appendFileSync(path.join(t.layerDir, "size"), "\n"), t.layer),
     says: /not a decimal size/,
     quick: true,
   },
   "a missing parent": {
-    apply: (root, t) => (fs.rmSync(path.join(t.layerDir, "parent")), t.layer),
+    apply: (_root, t) => (fs.rmSync(path.join(t.layerDir, "parent")), t.layer),
     says: /a parent file missing/,
     quick: true,
   },
   "one byte changed in an image config": {
-    apply: (root, t) => {
+    apply: (_root, t) => {
       const bytes = fs.readFileSync(t.configFile)
       bytes[bytes.length - 2] = bytes[bytes.length - 2]! ^ 0x01
       fs.writeFileSync(t.configFile, bytes)
@@ -120,7 +119,7 @@ const CORRUPTIONS: Record<string, { readonly apply: (root: string, t: Targets) =
     quick: true,
   },
   "a dangling tag": {
-    apply: (root, t) => {
+    apply: (root, _t) => {
       const file = path.join(root, "image/vfs/repositories.json")
       const repositories = JSON.parse(fs.readFileSync(file, "utf8")) as { Repositories: Record<string, Record<string, string>> }
       repositories.Repositories["dangling"] = { "dangling:tag": `sha256:${"2".repeat(64)}` }
