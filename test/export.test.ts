@@ -72,6 +72,25 @@ test("docker-archive: each image with migrate's ID, each layer.tar hashing to it
   assert.match(unknown.stderr, /nosuch:tag: no such image/)
 })
 
+test("docker-archive and oci: layers with files of 512 KiB to 1 MiB after their headers are written in stream order, each hashing to its diffID", () => {
+  // A read of half the write buffer or more went out before the header gathered ahead of it.
+  const base = tempDir("export-order")
+  const root = path.join(base, "root")
+  const { layers } = makeGraph(root, "vfs", ["--size", "8MiB", "--layers", "2", "--big-files", "4", "--big-size", "520KiB-1000KiB", "--small-files", "6", "--small-max", "4KiB"])
+  const diffIds = layers.map((layer) => layer.diffId)
+  const archive = path.join(base, "all.tar")
+  const run = runCli(["export", "--graph", root, "--all", "--output", archive])
+  assert.equal(run.code, 0, run.stderr)
+  const dir = untar(archive)
+  const [entry] = JSON.parse(fs.readFileSync(path.join(dir, "manifest.json"), "utf8")) as Array<{ Layers: Array<string> }>
+  assert.deepEqual(entry!.Layers.map((layer) => `sha256:${sha(fs.readFileSync(path.join(dir, layer)))}`), diffIds)
+  const layout = path.join(base, "oci")
+  assert.equal(runCli(["export", "--graph", root, "--all", "--format", "oci", "--output", layout]).code, 0)
+  const blobs = fs.readdirSync(path.join(layout, "blobs/sha256"))
+  for (const blob of blobs) assert.equal(sha(fs.readFileSync(path.join(layout, "blobs/sha256", blob))), blob, `blob ${blob}`)
+  for (const diffId of diffIds) assert.ok(blobs.includes(diffId.slice("sha256:".length)), `no blob for layer ${diffId}`)
+})
+
 const cliArgs = (args: ReadonlyArray<string>) => {
   const [command, argv] = cliCommand(args)
   return [command, ...argv]

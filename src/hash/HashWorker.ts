@@ -86,8 +86,12 @@ const openOutput = (output: TarOutput | UnpackOutput | undefined) => {
   const sink = {
     error: undefined as string | undefined,
     write: (bytes: Uint8Array) => {
+      // What is gathered goes first: pieces are written in order.
+      if (bytes.length >= GATHER / 2) {
+        finish()
+        return put(bytes)
+      }
       if (pending + bytes.length > GATHER) finish()
-      if (bytes.length >= GATHER / 2) return put(bytes)
       gathered.set(bytes, pending) // the caller reuses its array
       pending += bytes.length
     },
