@@ -127,7 +127,8 @@ type EntryFields = { -readonly [K in keyof TarSplitEntry]: TarSplitEntry[K] } & 
  */
 const applyMember = (entry: EntryFields, key: string, value: unknown) => {
   if (value === null) return
-  switch (foldKey(key)) {
+  // tar-split writes the field names exactly: folding is for the rare key that differs.
+  switch (FIELD_NAMES.has(key) ? key : foldKey(key)) {
     case "type":
       entry.type = decodeInt("type", value)
       break
@@ -148,6 +149,8 @@ const applyMember = (entry: EntryFields, key: string, value: unknown) => {
       break
   }
 }
+
+const FIELD_NAMES: ReadonlySet<string> = new Set(["type", "name", "name_raw", "size", "payload", "position"])
 
 const emptyEntry = (): EntryFields => ({ type: 0, name: "", nameRaw: undefined, size: 0, payload: null, position: 0 })
 
