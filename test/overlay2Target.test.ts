@@ -209,7 +209,18 @@ test("too little space on the target is refused up front with the figures (exit 
     assert.equal(planned.code, 2, planned.stderr)
     const prediction = JSON.parse(planned.stdout) as PlannedTarget
     assert.equal(prediction.target.fits, false)
-    assert.equal(prediction.target.neededBytes, roomy.target.neededBytes)
+    // Another root also gets each container's files (all but the configs), which migrate copies.
+    const containers = path.join(root, "containers")
+    const copied = fs.readdirSync(containers).flatMap((id) =>
+      fs.readdirSync(path.join(containers, id), { withFileTypes: true })
+        .filter((entry) => entry.isFile() && !["config.json", "config.v2.json"].includes(entry.name))
+        .map((entry) => fs.statSync(path.join(containers, id, entry.name)).size)
+    ).reduce((a, b) => a + b, 0)
+    assert.ok(copied > 0, "the vfs golden's containers have files to copy")
+    // A container with config.v2.json in the graph's root is migrated again into another root: its layers' 64 KiB margins count there.
+    const again = fs.readdirSync(containers).filter((id) => fs.existsSync(path.join(containers, id, "config.v2.json")))
+      .flatMap((id) => [id, `${id}-init`]).filter((layer) => fs.existsSync(path.join(root, "vfs/dir", layer))).length
+    assert.equal(prediction.target.neededBytes, roomy.target.neededBytes + copied + again * 64 * 1024)
     assert.ok(prediction.target.freeBytes < prediction.target.neededBytes)
     const refused = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", small, "--json"])
     assert.equal(refused.code, 2, refused.stderr)
@@ -221,4 +232,27 @@ test("too little space on the target is refused up front with the figures (exit 
   } finally {
     spawnSync("umount", [small])
   }
+})
+
+test("the space needed counts containers not yet migrated: an aufs container's changes, and with --target-root elsewhere its files (a log too); a migrated container counts nothing", { skip: isRoot ? false : "needs root (golden extraction)" }, () => {
+  const root = extractGolden("aufs")
+  const elsewhere = path.join(tempDir(NAME), "target")
+  fs.mkdirSync(elsewhere)
+  const needed = (...args: Array<string>) => {
+    const run = runCli(["plan", "--graph", root, "--target-driver", "overlay2", ...args, "--json"])
+    return (JSON.parse(run.stdout) as { target: { neededBytes: number } }).target.neededBytes
+  }
+  const container = "0c497e10148b51ed66320bdb88c5856aa099bd397a8f7d6e0cd1555dbc52daf2" // its image migrates
+  const log = path.join(root, "containers", container, `${container}-json.log`)
+  const [here, there] = [needed(), needed("--target-root", elsewhere)]
+  fs.writeFileSync(path.join(root, "aufs/diff", container, "grown.bin"), Buffer.alloc(3_000_000))
+  fs.writeFileSync(log, Buffer.alloc(2_000_000))
+  assert.equal(needed() - here, 3_000_000, "the container's changes, in the same root")
+  assert.equal(needed("--target-root", elsewhere) - there, 5_000_000, "its changes and its log, in another root")
+  const migrated = runCli(["migrate", "--graph", root, "--target-driver", "overlay2", "--target-root", elsewhere, "--json"])
+  assert.notEqual(migrated.code, 2, migrated.stderr)
+  assert.ok(fs.existsSync(path.join(elsewhere, "containers", container, "config.v2.json")), "the container was migrated")
+  const after = needed("--target-root", elsewhere)
+  fs.appendFileSync(log, Buffer.alloc(1_000_000))
+  assert.equal(needed("--target-root", elsewhere), after, "a migrated container's log counts nothing")
 })

@@ -22,10 +22,10 @@ import { rollback, RollbackError } from "../rollback/Rollback.ts"
 import { HashPool } from "../hash/HashPool.ts"
 import { driversWith } from "../driver/PluginLoader.ts"
 import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
-import { markerNames, migrate, readMappings } from "../migrate/Migrate.ts"
+import { isCopiedContainerFile, markerNames, migrate, readMappings } from "../migrate/Migrate.ts"
 import { OVERLAY2 } from "../overlay2/Overlay2Layout.ts"
 import { overlay2Target } from "../overlay2/Overlay2Target.ts"
-import { checkSpace, freeBytes, neededBytes } from "../overlay2/SpaceCheck.ts"
+import { checkSpace, containerBytes, freeBytes, neededBytes } from "../overlay2/SpaceCheck.ts"
 import type { TargetDriver } from "../driver/TargetDriver.ts"
 import { EXPORT_FORMATS, type ExportOptions, exportImages } from "../export/Export.ts"
 import { Progress } from "../Progress.ts"
@@ -403,21 +403,24 @@ export const runPlan = (
     const { driverName, options, driver } = yield* prepare({ ...config, json: true })
     const scratch = path.join(os.tmpdir(), `cas-migrator-plan-${process.pid}`)
     yield* Effect.promise(() => fs.mkdir(scratch, { recursive: true, mode: 0o700 }))
-    const report = yield* plan({
-      root: config.root,
-      driverName,
-      deep: config.deep,
-      jobs: config.jobs,
-      checksumsOptions: { ...options, dryRun: { scratch } },
+    const targetRootDir = config.targetRoot ?? config.root
+    const { report, needed } = yield* Effect.gen(function* () {
+      const report = yield* plan({
+        root: config.root,
+        driverName,
+        deep: config.deep,
+        jobs: config.jobs,
+        checksumsOptions: { ...options, dryRun: { scratch } },
+      })
+      // What migrate's own space check would find: what it has not migrated into the target yet.
+      const needed = config.targetDriver === undefined ? undefined : yield* neededInTarget(config.root, targetRootDir)
+      return { report, needed }
     }).pipe(
       Effect.provide(driver),
       Effect.ensuring(Effect.promise(() => fs.rm(scratch, { recursive: true, force: true }))),
     )
-    // What migrate's own space check would find: the layers it has not migrated into the target yet, unpacked.
     let target: { readonly driver: string; readonly root: string; readonly neededBytes: number; readonly freeBytes: number; readonly fits: boolean } | undefined
-    if (config.targetDriver !== undefined) {
-      const targetRootDir = config.targetRoot ?? config.root
-      const needed = yield* neededInTarget(config.root)
+    if (config.targetDriver !== undefined && needed !== undefined) {
       const free = yield* freeBytes(targetRootDir)
       target = { driver: config.targetDriver, root: targetRootDir, neededBytes: needed, freeBytes: free, fits: free >= needed }
     }
@@ -659,12 +662,15 @@ const badTarget = (command: string, config: TargetConfig) =>
     ? Effect.as(Console.error(`Cannot run ${command}: --target-root needs --target-driver`), true)
     : Effect.succeed(false)
 
-/** What the target driver needs for the layers not yet migrated into it, unpacked (migrate checks it; plan predicts it). */
-const neededInTarget = (root: string) =>
-  Effect.flatMap(
-    Effect.promise(() => readMappings(root, markerNames(OVERLAY2).images).catch(() => new Map<string, string>())),
-    (done) => neededBytes(root, new Set(done.keys())),
-  )
+/**
+ * What the target needs for the layers not yet migrated into it, unpacked,
+ * and for the containers not yet migrated (migrate checks it; plan predicts it).
+ */
+const neededInTarget = (root: string, targetRoot: string) =>
+  Effect.gen(function* () {
+    const done = yield* Effect.promise(() => readMappings(root, markerNames(OVERLAY2).images).catch(() => new Map<string, string>()))
+    return (yield* neededBytes(root, new Set(done.keys()))) + (yield* containerBytes(root, targetRoot, isCopiedContainerFile))
+  })
 
 const badJobs = (command: string, jobs: number) =>
   !Number.isInteger(jobs) || jobs < 1
@@ -704,16 +710,19 @@ export const runMigrate = (
     yield* checkRoot(config.root)
     yield* guardRoot(config.root, { force: config.force })
     const { driverName, progress, options, driver } = yield* prepare(config)
-    let target: TargetDriver | undefined
-    if (config.targetDriver !== undefined) {
-      const targetRoot = config.targetRoot ?? config.root
-      if (targetRoot !== config.root) yield* checkRoot(targetRoot)
-      // Before anything is written in the target (the guard's lock is).
-      yield* checkSpace(targetRoot, yield* neededInTarget(config.root))
-      if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force, journalRoot: config.root })
-      target = overlay2Target({ root: config.root, targetRoot, pool: options.pool })
-    }
-    const report = yield* migrate({ ...options, driverName, target }).pipe(Effect.provide(driver))
+    // One driver for the space check and the run (a driver may set up devices or mounts).
+    const { report, target } = yield* Effect.gen(function* () {
+      let target: TargetDriver | undefined
+      if (config.targetDriver !== undefined) {
+        const targetRoot = config.targetRoot ?? config.root
+        if (targetRoot !== config.root) yield* checkRoot(targetRoot)
+        // Before anything is written in the target (the guard's lock is).
+        yield* checkSpace(targetRoot, yield* neededInTarget(config.root, targetRoot))
+        if (targetRoot !== config.root) yield* guardRoot(targetRoot, { force: config.force, journalRoot: config.root })
+        target = overlay2Target({ root: config.root, targetRoot, pool: options.pool })
+      }
+      return { report: yield* migrate({ ...options, driverName, target }), target }
+    }).pipe(Effect.provide(driver))
     progress.stop()
     const failedLayers = report.checksums.layers.filter((l) => l.status === "failed").length
     const failedImages = report.images.filter((i) => i.status === "failed").length

@@ -559,13 +559,17 @@ const migrateContainers = async (
  * the legacy `config.json` that no newer daemon reads; each creation journaled
  * in the graph's root, so one `rollback` undoes both.
  */
+/** A file of a container's directory that migrate copies into another Docker root: all but the configs and temporaries. */
+export const isCopiedContainerFile = (name: string): boolean =>
+  name !== CONFIG_LEGACY && name !== CONFIG_V2 && !name.startsWith(TEMPORARY_PREFIX)
+
 const copyContainerFiles = async (root: string, from: string, to: string): Promise<void> => {
   recordIfNew(root, path.relative(root, path.dirname(to)), "directory")
   await fs.mkdir(path.dirname(to), { recursive: true, mode: 0o710 })
   recordIfNew(root, path.relative(root, to), "directory")
   await fs.mkdir(to, { recursive: true, mode: 0o700 })
   for (const entry of await fs.readdir(from, { withFileTypes: true })) {
-    if (!entry.isFile() || entry.name === CONFIG_LEGACY || entry.name === CONFIG_V2 || entry.name.startsWith(TEMPORARY_PREFIX)) continue
+    if (!entry.isFile() || !isCopiedContainerFile(entry.name)) continue
     const destination = path.join(to, entry.name)
     if (await exists(destination)) continue
     const { mode } = await fs.stat(path.join(from, entry.name))

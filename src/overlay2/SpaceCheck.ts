@@ -4,11 +4,22 @@
  * else the `.migration-size` helper file), plus a margin for directories and
  * metadata; too little free space is refused up front with both figures.
  *
+ * Containers not yet migrated add what is copied for them: their layers'
+ * changes where the driver keeps them apart (aufs's diff, overlay's upper;
+ * a snapshot driver's are found only by comparing whole trees, so they are
+ * not counted), and with `--target-root` elsewhere their files (logs
+ * included) but the legacy config.
+ *
  * @module
  */
+import { Buffer } from "node:buffer"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { Effect, Schema } from "effect"
+import { type GraphId, parseGraphId } from "../Ids.ts"
+import { StorageDriver } from "../driver/StorageDriver.ts"
 import { graphPaths, listGraph } from "../legacy/LegacyGraph.ts"
+import { rawFiles } from "../platform/RawFiles.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 
 /** The target file system has too little free space for the layers. */
@@ -42,6 +53,84 @@ export const neededBytes = (root: string, skip: ReadonlySet<string>) =>
     }
     return total
   })
+
+/** Sizes of the regular files under `dir` (not following symlinks); 0 when it is not there; what cannot be listed counts nothing. */
+export const treeBytes = (dir: string): number => {
+  let total = 0
+  const walk = (at: Uint8Array) => {
+    let names: Array<Uint8Array>
+    try {
+      names = rawFiles.readdir(at)
+    } catch {
+      return
+    }
+    for (const name of names) {
+      const child = Buffer.concat([at, SLASH, name])
+      const stat = rawFiles.lstat(child)
+      if (stat?.kind === "file") total += stat.size
+      else if (stat?.kind === "directory") walk(child)
+    }
+  }
+  const root = new Uint8Array(Buffer.from(dir))
+  if (rawFiles.lstat(root)?.kind === "directory") walk(root)
+  return total
+}
+
+const SLASH = new Uint8Array([0x2f])
+
+/**
+ * Bytes the containers of `root` that are not migrated into `targetRoot`
+ * yet (no `config.v2.json` there) need in it: each layer's changes where the
+ * driver keeps them apart, plus the per-layer margin, and, when `targetRoot`
+ * is another root, the files migrate copies (all but the configs). A layer
+ * the driver cannot show counts nothing here: migrate reports it.
+ */
+export const containerBytes = (root: string, targetRoot: string, copied: (name: string) => boolean) =>
+  Effect.gen(function* () {
+    const driver = yield* StorageDriver
+    const dir = path.join(root, "containers")
+    const names = yield* Effect.promise(() => fs.promises.readdir(dir).catch(() => [] as Array<string>))
+    let total = 0
+    for (const name of names) {
+      const id = parseGraphId(name)
+      if (id === undefined) continue
+      const done = yield* Effect.promise(() => fs.promises.stat(path.join(targetRoot, "containers", name, "config.v2.json")).then(() => true, () => false))
+      if (done) continue
+      for (const layer of [id, `${id}-init` as GraphId]) {
+        if (!(yield* Effect.orElseSucceed(driver.exists(layer), () => false))) continue
+        total += PER_LAYER_BYTES + (yield* changesBytes(layer))
+      }
+      if (targetRoot !== root) total += yield* Effect.sync(() => containerFilesBytes(path.join(dir, name), copied))
+    }
+    return total
+  })
+
+/** What a container layer's changes take, where the driver keeps them apart; 0 for a snapshot driver's. */
+const changesBytes = (layer: GraphId) =>
+  Effect.gen(function* () {
+    const driver = yield* StorageDriver
+    if (driver.containerUpper !== undefined) {
+      const upper = yield* Effect.orElseSucceed(driver.containerUpper(layer), () => undefined)
+      return upper === undefined ? 0 : treeBytes(upper)
+    }
+    if (driver.layerFiles !== "aufs-diff") return 0
+    return yield* Effect.scoped(Effect.map(driver.view(layer), (view) => treeBytes(view.root))).pipe(Effect.orElseSucceed(() => 0))
+  })
+
+const containerFilesBytes = (dir: string, copied: (name: string) => boolean): number => {
+  let total = 0
+  let entries: Array<fs.Dirent>
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true })
+  } catch {
+    return 0
+  }
+  for (const entry of entries) {
+    if (!entry.isFile() || !copied(entry.name)) continue
+    total += fs.statSync(path.join(dir, entry.name), { throwIfNoEntry: false })?.size ?? 0
+  }
+  return total
+}
 
 /** Bytes free to an unprivileged writer on `target`'s file system (unknown: infinite, nothing is refused on a guess). */
 export const freeBytes = (target: string): Effect.Effect<number> =>
