@@ -7,6 +7,7 @@
  * @module
  */
 import { CrcLaneProducer } from "../crc/CrcLane.ts"
+import { GatheredWrites } from "./GatheredWrites.ts"
 import { makeCrc64Engine } from "../crc/Crc64Engine.ts"
 import type { FromWorker, HashRequest, JobFailureReason, RegenerateJob, ToWorker, UnpackOutput } from "./HashJob.ts"
 import { overlayTarUnpacker } from "../overlay2/OverlayDiffApplier.ts"
@@ -57,8 +58,6 @@ const openOutput = (output: TarOutput | UnpackOutput | undefined) => {
   if (output === undefined) return undefined
   if ("unpackInto" in output) return openUnpack(output.unpackInto)
   const fd = fs.openSync(output.file, "r+")
-  const gathered = new Uint8Array(GATHER)
-  let pending = 0
   let position = output.position
   let unflushed = 0
   let flushing: Promise<void> | undefined
@@ -77,25 +76,11 @@ const openOutput = (output: TarOutput | UnpackOutput | undefined) => {
       flushing = new Promise<void>((resolve) => fs.fdatasync(fd, () => resolve())).then(() => void (flushing = undefined))
     }
   }
-  const finish = () => {
-    if (pending === 0) return
-    const bytes = gathered.subarray(0, pending)
-    pending = 0
-    put(bytes)
-  }
+  const writes = new GatheredWrites(put, GATHER)
   const sink = {
     error: undefined as string | undefined,
-    write: (bytes: Uint8Array) => {
-      // What is gathered goes first: pieces are written in order.
-      if (bytes.length >= GATHER / 2) {
-        finish()
-        return put(bytes)
-      }
-      if (pending + bytes.length > GATHER) finish()
-      gathered.set(bytes, pending) // the caller reuses its array
-      pending += bytes.length
-    },
-    finish,
+    write: (bytes: Uint8Array) => writes.write(bytes),
+    finish: () => writes.flush(),
     close: async () => {
       await flushing
       fs.closeSync(fd)
