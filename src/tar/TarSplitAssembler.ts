@@ -197,7 +197,8 @@ export const assembleLayer = async (options: AssembleOptions): Promise<Assembled
     const metadata = openRegularFileSync(options.tarDataPath)
     const inflatedLimit = inflatedMetadataLimit(metadata.size)
     let inflated = 0
-    const gunzip = createGunzip()
+    // Large chunks: each one is a hop to the thread pool and back.
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 })
     // pipeline (unlike pipe) carries a read error of the file into the gunzip stream we iterate.
     pipeline(createReadStream("", { fd: metadata.fd }), gunzip, (error) => {
       if (error) gunzip.destroy(error)
