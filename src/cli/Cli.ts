@@ -22,7 +22,7 @@ import { rollback, RollbackError } from "../rollback/Rollback.ts"
 import { HashPool } from "../hash/HashPool.ts"
 import { driversWith } from "../driver/PluginLoader.ts"
 import { runConformance } from "../../test/conformance/StorageDriverConformance.ts"
-import { isCopiedContainerFile, markerNames, migrate, readMappings } from "../migrate/Migrate.ts"
+import { markerNames, migrate, readMappings } from "../migrate/Migrate.ts"
 import { OVERLAY2 } from "../overlay2/Overlay2Layout.ts"
 import { overlay2Target } from "../overlay2/Overlay2Target.ts"
 import { checkSpace, containerBytes, freeBytes, neededBytes } from "../overlay2/SpaceCheck.ts"
@@ -669,7 +669,7 @@ const badTarget = (command: string, config: TargetConfig) =>
 const neededInTarget = (root: string, targetRoot: string) =>
   Effect.gen(function* () {
     const done = yield* Effect.promise(() => readMappings(root, markerNames(OVERLAY2).images).catch(() => new Map<string, string>()))
-    return (yield* neededBytes(root, new Set(done.keys()))) + (yield* containerBytes(root, targetRoot, isCopiedContainerFile))
+    return (yield* neededBytes(root, new Set(done.keys()))) + (yield* containerBytes(root, targetRoot))
   })
 
 const badJobs = (command: string, jobs: number) =>

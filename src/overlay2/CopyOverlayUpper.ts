@@ -8,18 +8,9 @@
  */
 import { Buffer } from "node:buffer"
 import * as libc from "../platform/LibcWrite.ts"
-import { rawFiles } from "../platform/RawFiles.ts"
+import { childPath, rawFiles } from "../platform/RawFiles.ts"
 
-const SLASH = 0x2f
 const COPY_BYTES = 1 << 20
-
-const child = (dir: Uint8Array, name: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(dir.length + 1 + name.length)
-  out.set(dir)
-  out[dir.length] = SLASH
-  out.set(name, dir.length + 1)
-  return out
-}
 
 /** Copies everything under `from` into the existing empty directory `to`. */
 export const copyOverlayUpper = (from: Uint8Array, to: Uint8Array): void => {
@@ -28,8 +19,8 @@ export const copyOverlayUpper = (from: Uint8Array, to: Uint8Array): void => {
   const copyDirectory = (source: Uint8Array, target: Uint8Array) => {
     const names = rawFiles.readdir(source).sort((a, b) => Buffer.compare(a, b))
     for (const name of names) {
-      const src = child(source, name)
-      const dst = child(target, name)
+      const src = childPath(source, name)
+      const dst = childPath(target, name)
       const stat = rawFiles.lstat(src)
       if (stat === undefined) continue
       if (stat.kind !== "directory" && stat.nlink > 1) {

@@ -19,7 +19,8 @@ import { Effect, Schema } from "effect"
 import { type GraphId, parseGraphId } from "../Ids.ts"
 import { StorageDriver } from "../driver/StorageDriver.ts"
 import { graphPaths, listGraph } from "../legacy/LegacyGraph.ts"
-import { rawFiles } from "../platform/RawFiles.ts"
+import { CONFIG_V2, CONTAINERS_DIR, isCopiedContainerFile } from "../migrate/Migrate.ts"
+import { childPath, rawFiles } from "../platform/RawFiles.ts"
 import { readSmallText, SMALL_FILE_LIMIT } from "../platform/RegularFile.ts"
 
 /** The target file system has too little free space for the layers. */
@@ -65,7 +66,7 @@ export const treeBytes = (dir: string): number => {
       return
     }
     for (const name of names) {
-      const child = Buffer.concat([at, SLASH, name])
+      const child = childPath(at, name)
       const stat = rawFiles.lstat(child)
       if (stat?.kind === "file") total += stat.size
       else if (stat?.kind === "directory") walk(child)
@@ -76,8 +77,6 @@ export const treeBytes = (dir: string): number => {
   return total
 }
 
-const SLASH = new Uint8Array([0x2f])
-
 /**
  * Bytes the containers of `root` that are not migrated into `targetRoot`
  * yet (no `config.v2.json` there) need in it: each layer's changes where the
@@ -85,22 +84,22 @@ const SLASH = new Uint8Array([0x2f])
  * is another root, the files migrate copies (all but the configs). A layer
  * the driver cannot show counts nothing here: migrate reports it.
  */
-export const containerBytes = (root: string, targetRoot: string, copied: (name: string) => boolean) =>
+export const containerBytes = (root: string, targetRoot: string) =>
   Effect.gen(function* () {
     const driver = yield* StorageDriver
-    const dir = path.join(root, "containers")
+    const dir = path.join(root, CONTAINERS_DIR)
     const names = yield* Effect.promise(() => fs.promises.readdir(dir).catch(() => [] as Array<string>))
     let total = 0
     for (const name of names) {
       const id = parseGraphId(name)
       if (id === undefined) continue
-      const done = yield* Effect.promise(() => fs.promises.stat(path.join(targetRoot, "containers", name, "config.v2.json")).then(() => true, () => false))
+      const done = yield* Effect.promise(() => fs.promises.stat(path.join(targetRoot, CONTAINERS_DIR, name, CONFIG_V2)).then(() => true, () => false))
       if (done) continue
       for (const layer of [id, `${id}-init` as GraphId]) {
         if (!(yield* Effect.orElseSucceed(driver.exists(layer), () => false))) continue
         total += PER_LAYER_BYTES + (yield* changesBytes(layer))
       }
-      if (targetRoot !== root) total += yield* Effect.sync(() => containerFilesBytes(path.join(dir, name), copied))
+      if (targetRoot !== root) total += yield* Effect.sync(() => containerFilesBytes(path.join(dir, name)))
     }
     return total
   })
@@ -117,7 +116,7 @@ const changesBytes = (layer: GraphId) =>
     return yield* Effect.scoped(Effect.map(driver.view(layer), (view) => treeBytes(view.root))).pipe(Effect.orElseSucceed(() => 0))
   })
 
-const containerFilesBytes = (dir: string, copied: (name: string) => boolean): number => {
+const containerFilesBytes = (dir: string): number => {
   let total = 0
   let entries: Array<fs.Dirent>
   try {
@@ -126,7 +125,7 @@ const containerFilesBytes = (dir: string, copied: (name: string) => boolean): nu
     return 0
   }
   for (const entry of entries) {
-    if (!entry.isFile() || !copied(entry.name)) continue
+    if (!entry.isFile() || !isCopiedContainerFile(entry.name)) continue
     total += fs.statSync(path.join(dir, entry.name), { throwIfNoEntry: false })?.size ?? 0
   }
   return total

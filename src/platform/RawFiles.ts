@@ -16,6 +16,15 @@ import { isValidUtf8 } from "../go/GoJson.ts"
 /** What a path or handle refers to. */
 export type FileKind = "file" | "directory" | "symlink" | "other"
 
+/** `dir/name` as bytes (names that are not UTF-8 stay as they are). */
+export const childPath = (dir: Uint8Array, name: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(dir.length + 1 + name.length)
+  out.set(dir)
+  out[dir.length] = 0x2f
+  out.set(name, dir.length + 1)
+  return out
+}
+
 /** A failed system call: `code` is the errno name (`ENOENT`, `ELOOP`, ...). */
 export class SystemCallError extends Error {
   override readonly name = "SystemCallError"
