@@ -553,16 +553,16 @@ const migrateContainers = async (
   return { reports, fatal: undefined }
 }
 
+/** A file of a container's directory that migrate copies into another Docker root: all but the configs and temporaries. */
+export const isCopiedContainerFile = (name: string): boolean =>
+  name !== CONFIG_LEGACY && name !== CONFIG_V2 && !name.startsWith(TEMPORARY_PREFIX)
+
 /**
  * A container's directory made in another Docker root: its regular files
  * (`hostconfig.json`, the log, `hostname`, `hosts`, `resolv.conf`) copied, but
  * the legacy `config.json` that no newer daemon reads; each creation journaled
  * in the graph's root, so one `rollback` undoes both.
  */
-/** A file of a container's directory that migrate copies into another Docker root: all but the configs and temporaries. */
-export const isCopiedContainerFile = (name: string): boolean =>
-  name !== CONFIG_LEGACY && name !== CONFIG_V2 && !name.startsWith(TEMPORARY_PREFIX)
-
 const copyContainerFiles = async (root: string, from: string, to: string): Promise<void> => {
   recordIfNew(root, path.relative(root, path.dirname(to)), "directory")
   await fs.mkdir(path.dirname(to), { recursive: true, mode: 0o710 })
